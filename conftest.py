@@ -1,0 +1,16 @@
+"""Test-wide set-up.
+
+The settings refuse to start without SECRET_KEY when DEBUG is off, as they
+should in production, so the test run supplies a throw-away key before Django
+reads its settings. DATABASE_URL is left alone: unset, the tests run on SQLite
+in memory; set, the same suite runs on PostgreSQL or MariaDB.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+import django
+
+django.setup()

@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from project.env import env_bool, env_choice, env_int, env_list
+
+
+def start_django(**env):
+    """Import the settings in a fresh interpreter with exactly these variables."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL"}}
+    clean.update(env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        ],
+        cwd=settings.BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "project.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_secret_key_with_debug_off_is_a_clear_startup_error(tmp_path):
+    result = start_django(DEBUG="false", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_on_may_run_with_the_development_key(tmp_path):
+    result = start_django(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_a_typo_in_debug_stops_start_up(tmp_path):
+    result = start_django(DEBUG="ture", SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode != 0
+    assert "DEBUG='ture' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("Yes", True), ("off", False), ("", False)])
+def test_env_bool(monkeypatch, raw, expected):
+    monkeypatch.setenv("FLAG", raw)
+    assert env_bool("FLAG") is expected
+
+
+def test_env_helpers_reject_bad_values(monkeypatch):
+    monkeypatch.setenv("N", "ten")
+    with pytest.raises(ImproperlyConfigured, match="N='ten' is not a whole number"):
+        env_int("N", 1)
+    monkeypatch.setenv("N", "-1")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum"):
+        env_int("N", 1, minimum=0)
+    monkeypatch.setenv("LEVEL", "loud")
+    with pytest.raises(ImproperlyConfigured, match="LEVEL='loud' must be one of"):
+        env_choice("LEVEL", "INFO", ("INFO", "DEBUG"))
+
+
+def test_env_list_and_defaults(monkeypatch):
+    monkeypatch.delenv("HOSTS", raising=False)
+    assert env_list("HOSTS", ["a"]) == ["a"]
+    monkeypatch.setenv("HOSTS", "example.com, www.example.com,")
+    assert env_list("HOSTS") == ["example.com", "www.example.com"]
+    monkeypatch.delenv("N", raising=False)
+    assert env_int("N", 5) == 5
+
+
+def test_env_file_fills_gaps_but_never_overrides_the_environment(tmp_path, monkeypatch):
+    from project.env import load_env_file
+
+    env_file = tmp_path / ".env"
+    env_file.write_text('# comment\nexport FROM_FILE="quoted value"\nALREADY_SET=file\n\nEMPTY=\n')
+    monkeypatch.setenv("ALREADY_SET", "environment")
+    monkeypatch.delenv("FROM_FILE", raising=False)
+    monkeypatch.delenv("EMPTY", raising=False)
+    load_env_file(env_file)
+    assert os.environ["FROM_FILE"] == "quoted value"
+    assert os.environ["ALREADY_SET"] == "environment"
+    assert os.environ["EMPTY"] == ""
+    env_file.write_text("NOT A PAIR\n")
+    with pytest.raises(ImproperlyConfigured, match=":1: expected KEY=VALUE"):
+        load_env_file(env_file)
