@@ -14,3 +14,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 import django
 
 django.setup()
+
+pytest_plugins = ["project.testing.browser"]
