@@ -435,25 +435,68 @@ def check_sqlite(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, th
         report, free=shutil.disk_usage(path.parent).free, database_bytes=db_bytes + wal_bytes, thresholds=thresholds
     )
 
-    try:
-        conn = open_sqlite(path, writable=writable, timeout=5.0)
-        # The check only reads; this makes sure no statement here can write.
-        conn.execute("PRAGMA query_only=ON")
-    except sqlite3.Error as exc:
-        report.add(PROBLEM, "sqlite.open", f"SQLite cannot open {path}: {first_line(exc)}", path=str(path))
+    # Bytes 18-19 of the header are 2 in WAL mode.
+    wal_mode_file = header[18:20] == b"\x02\x02"
+    conn = _open_for_checks(report, path, writable=writable, wal_mode_file=wal_mode_file)
+    if conn is None:
         return
     try:
-        _check_open_sqlite(report, conn, path, full=full, thresholds=thresholds)
+        _check_open_sqlite(report, conn, path, full=full, thresholds=thresholds, wal_mode_file=wal_mode_file)
     finally:
         conn.close()
 
 
+def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> sqlite3.Connection | None:
+    def connect(uri: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+        try:
+            # The checks only read; query_only makes sure of it. Reading the
+            # schema is what fails when the file cannot be opened after all.
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    try:
+        return connect(f"file:{quote(str(path))}?mode={'rw' if writable else 'ro'}")
+    except sqlite3.Error as exc:
+        error = first_line(exc)
+    if wal_mode_file and not writable and not Path(f"{path}-wal").exists():
+        # Reading a WAL database needs its -shm file, which cannot be created
+        # here. With no -wal file and a folder nobody can create one in, no
+        # process can be writing: reading the file as immutable is safe.
+        try:
+            conn = connect(f"file:{quote(str(path))}?mode=ro&immutable=1")
+        except sqlite3.Error as exc:
+            error = first_line(exc)
+        else:
+            report.add(
+                INFO,
+                "sqlite.open",
+                f"SQLite cannot open the WAL database normally ({error}); with no -wal file and a read-only folder "
+                "nothing can be writing, so the checks below read the file as immutable",
+            )
+            return conn
+    report.add(PROBLEM, "sqlite.open", f"SQLite cannot open {path}: {error}", path=str(path))
+    return None
+
+
 def _check_open_sqlite(
-    report: Report, conn: sqlite3.Connection, path: Path, *, full: bool, thresholds: Thresholds
+    report: Report,
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    full: bool,
+    thresholds: Thresholds,
+    wal_mode_file: bool,
 ) -> None:
     journal_mode = ""
     with report.guard("sqlite.journal_mode", "reading the journal mode"):
         journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if wal_mode_file and journal_mode != "wal":
+            journal_mode = "wal"  # opened as immutable, which reports "delete"; the file says WAL
         if journal_mode == "wal":
             report.add(OK, "sqlite.journal_mode", "journal mode WAL", journal_mode=journal_mode)
         else:

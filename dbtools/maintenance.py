@@ -111,11 +111,14 @@ def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, sa
         raise MaintenanceError("in-memory database: there is nothing on disk to vacuum")
     if not path.is_file():
         raise MaintenanceError(f"the database file {path} does not exist")
-    if not dry_run and not (can_write(path.parent) and can_write(path)):
+    writable = can_write(path.parent) and can_write(path)
+    if not dry_run and not writable:
         raise MaintenanceError(f"{path} or its folder is not writable by this process")
     timeout = float(wrapper.settings_dict.get("OPTIONS", {}).get("timeout", 20))
     try:
-        conn = open_sqlite(path, writable=not dry_run, timeout=timeout)
+        conn = open_sqlite(path, writable=writable, timeout=timeout)
+        if dry_run:
+            conn.execute("PRAGMA query_only=ON")
         journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
     except sqlite3.Error as exc:
         raise MaintenanceError(f"SQLite cannot open {path}: {first_line(exc)}") from exc
@@ -162,8 +165,6 @@ def _vacuum_open_sqlite(
             result.warnings.append(warning)
             say(f"warning: {warning}")
 
-    if wal:
-        checkpoint()
     if full:
         rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
         if rows != ["ok"]:
@@ -195,10 +196,6 @@ def _vacuum_open_sqlite(
             say(f"{prefix}: VACUUM")
         else:
             _timed(say, "VACUUM", lambda: conn.execute("VACUUM"))
-            if wal:
-                # VACUUM in WAL mode writes the new pages to the -wal file;
-                # the file only shrinks once they are copied back.
-                checkpoint()
     # Before 3.46, PRAGMA optimize on a new connection skips every table (it
     # only considers tables the connection has queried): ANALYZE instead.
     new_optimize = sqlite3.sqlite_version_info >= OPTIMIZE_ALL_TABLES_SINCE
@@ -209,6 +206,11 @@ def _vacuum_open_sqlite(
         # analysis_limit bounds the work per index, as SQLite recommends.
         conn.execute("PRAGMA analysis_limit=400")
         _timed(say, f"{statement} (planner statistics)", lambda: conn.execute(statement))
+    if wal:
+        # Last, so that it also empties what VACUUM and ANALYZE wrote: in WAL
+        # mode VACUUM writes the new pages to the -wal file, and the database
+        # file only shrinks once they are copied back.
+        checkpoint()
 
 
 # --- PostgreSQL and MariaDB/MySQL ------------------------------------------------
