@@ -721,7 +721,9 @@ def check_mysql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thr
                         tables,
                     )
                     rows = cursor.fetchall()
-                for name, engine, size, rows_estimate, data_free in rows:
+                for name, engine, size_value, rows_value, free_value in rows:
+                    # Sums come back as Decimal from MySQL drivers.
+                    size, rows_estimate, data_free = int(size_value), int(rows_value), int(free_value)
                     report.add(
                         INFO,
                         "mysql.table",

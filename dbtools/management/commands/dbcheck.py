@@ -40,7 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         report = check_database(options["database"], full=options["full"])
         if options["json"]:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            self.stdout.write(json.dumps(report.as_dict(), indent=2, default=str))
         else:
             self._write_lines(report)
         if report.exit_code:
