@@ -29,6 +29,13 @@ from dbtools.tests.maintenance_support import (
 OLD_SQLITE = sqlite3.sqlite_version_info < health.WAL_RESET_FIXED_IN
 
 
+# The SQLite file tests open their own files and do not depend on
+# DATABASE_URL: they run once, in the SQLite leg of the test matrix.
+sqlite_files = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite file tests run in the SQLite leg of the test matrix"
+)
+
+
 @pytest.fixture
 def db_copy(tmp_path_factory, tmp_path):
     """A fresh copy of the seeded SQLite file, registered as the "checked" alias."""
@@ -84,6 +91,7 @@ def corrupt_a_page(path: Path, table: str = "posts_post") -> int:
 # --- SQLite: healthy, corrupt, missing ---------------------------------------------
 
 
+@sqlite_files
 def test_a_healthy_file_passes_every_check(db_copy, monkeypatch):
     # Pretend this SQLite has the WAL-reset fix, to see the rest all healthy.
     monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", sqlite3.sqlite_version_info)
@@ -106,6 +114,7 @@ def test_a_healthy_file_passes_every_check(db_copy, monkeypatch):
     assert sorted(p.name for p in db_copy.parent.iterdir()) == ["copy.sqlite3"]
 
 
+@sqlite_files
 def test_this_machines_sqlite_library_is_judged_against_the_wal_reset_fix(db_copy):
     code, report = dbcheck()
     (version,) = findings(report, "sqlite.version")
@@ -136,6 +145,7 @@ def test_wal_reset_version_threshold(library, journal_mode, level):
     assert [f.level for f in report.findings] == [level]
 
 
+@sqlite_files
 def test_a_copy_with_a_corrupted_page_is_a_problem_that_names_the_table(db_copy, tmp_path_factory):
     corrupt_a_page(db_copy)
     before = file_digest(db_copy)
@@ -157,6 +167,7 @@ def test_a_copy_with_a_corrupted_page_is_a_problem_that_names_the_table(db_copy,
     assert code < 2
 
 
+@sqlite_files
 def test_a_missing_file_is_a_problem_and_is_not_created(tmp_path):
     path = tmp_path / "gone.sqlite3"
     with database_alias("gone", f"sqlite:///{path}"):
@@ -168,6 +179,7 @@ def test_a_missing_file_is_a_problem_and_is_not_created(tmp_path):
     assert not path.exists()
 
 
+@sqlite_files
 @pytest.mark.parametrize(("content", "why"), [(b"", "it is empty"), (b"PK\x03\x04 a zip file" * 40, "header")])
 def test_a_file_that_is_not_sqlite_is_a_problem(tmp_path, content, why):
     path = tmp_path / "notes.sqlite3"
@@ -179,6 +191,7 @@ def test_a_file_that_is_not_sqlite_is_a_problem(tmp_path, content, why):
     assert path.read_bytes() == content
 
 
+@sqlite_files
 def test_rows_pointing_at_missing_rows_are_a_problem(db_copy):
     conn = sqlite3.connect(db_copy)
     conn.execute("PRAGMA foreign_keys=OFF")  # how such rows get in: a tool that skipped the check
@@ -192,6 +205,7 @@ def test_rows_pointing_at_missing_rows_are_a_problem(db_copy):
     assert fk["data"] == {"violations": 3, "tables": ["posts_post -> users_user"]}
 
 
+@sqlite_files
 def test_unapplied_migrations_are_a_problem(db_copy):
     conn = sqlite3.connect(db_copy)
     conn.execute("DELETE FROM django_migrations WHERE app = 'posts' AND name = '0001_initial'")
@@ -204,6 +218,7 @@ def test_unapplied_migrations_are_a_problem(db_copy):
     assert "python manage.py migrate" in migrations["message"]
 
 
+@sqlite_files
 def test_a_database_in_rollback_journal_mode_gets_a_warning(db_copy):
     conn = sqlite3.connect(db_copy)
     conn.execute("PRAGMA journal_mode=DELETE")
@@ -216,6 +231,7 @@ def test_a_database_in_rollback_journal_mode_gets_a_warning(db_copy):
     assert "sqlite.wal" not in levels(report)
 
 
+@sqlite_files
 def test_free_pages_left_by_deletes_are_reported_until_vacuum(db_copy):
     conn = sqlite3.connect(db_copy)
     conn.execute("DELETE FROM posts_post WHERE id > (SELECT MIN(id) + 1000 FROM posts_post)")
@@ -236,6 +252,7 @@ def test_free_pages_left_by_deletes_are_reported_until_vacuum(db_copy):
 # --- SQLite: the WAL and checkpoints ------------------------------------------------
 
 
+@sqlite_files
 def test_a_long_lived_reader_that_stops_checkpoints_makes_dbcheck_warn(db_copy):
     writer = sqlite3.connect(db_copy, isolation_level=None)
     reader = sqlite3.connect(db_copy, isolation_level=None)
@@ -315,6 +332,7 @@ def read_only_prefix(folder: Path) -> tuple[str, ...] | None:
     return prefix
 
 
+@sqlite_files
 def test_a_folder_that_is_not_writable_is_reported(tmp_path_factory, tmp_path):
     """For real: manage.py dbcheck in a process that cannot write the folder."""
     folder = tmp_path / "ro"
@@ -374,6 +392,7 @@ def test_free_disk_against_the_database_size(free_mib, database_mib, level):
 # --- exit codes from a real process -------------------------------------------------------
 
 
+@sqlite_files
 def test_exit_codes_from_manage_py(tmp_path_factory, tmp_path):
     healthy = copy_database(seeded_template(tmp_path_factory), tmp_path / "healthy.sqlite3")
     done = manage("dbcheck", database_url=f"sqlite:///{healthy}")
@@ -544,6 +563,7 @@ def test_report_exit_code_is_the_worst_level():
         report.add("fatal", "d", "no such level")
 
 
+@sqlite_files
 def test_the_lines_show_the_same_findings_as_the_json(db_copy):
     corrupt_a_page(db_copy)
     out = StringIO()

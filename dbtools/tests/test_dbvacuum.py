@@ -25,6 +25,12 @@ from dbtools.tests.maintenance_support import (
     seeded_template,
 )
 
+# The SQLite file tests open their own files and do not depend on
+# DATABASE_URL: they run once, in the SQLite leg of the test matrix.
+sqlite_files = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite file tests run in the SQLite leg of the test matrix"
+)
+
 
 @pytest.fixture
 def db_copy(tmp_path_factory, tmp_path):
@@ -58,6 +64,7 @@ def scalar(path: Path, sql: str):
         conn.close()
 
 
+@sqlite_files
 def test_full_vacuum_after_deleting_half_the_posts_shrinks_the_file_and_keeps_every_row(db_copy):
     delete_every_other_post(db_copy)
     count, digest = rows_digest(db_copy)
@@ -80,6 +87,7 @@ def test_full_vacuum_after_deleting_half_the_posts_shrinks_the_file_and_keeps_ev
     assert " took " in out
 
 
+@sqlite_files
 def test_plain_vacuum_empties_the_wal_and_refreshes_statistics_without_rewriting(db_copy):
     delete_every_other_post(db_copy)
     writer = sqlite3.connect(db_copy, isolation_level=None)
@@ -109,6 +117,7 @@ def test_plain_vacuum_empties_the_wal_and_refreshes_statistics_without_rewriting
         writer.close()
 
 
+@sqlite_files
 def test_dry_run_changes_nothing(db_copy):
     delete_every_other_post(db_copy)
     digest = file_digest(db_copy)
@@ -119,6 +128,7 @@ def test_dry_run_changes_nothing(db_copy):
     assert sorted(p.name for p in db_copy.parent.iterdir()) == ["copy.sqlite3"]
 
 
+@sqlite_files
 def test_a_reader_holding_an_old_snapshot_is_reported_not_waited_for_forever(db_copy):
     reader = sqlite3.connect(db_copy, isolation_level=None)
     writer = sqlite3.connect(db_copy, isolation_level=None)
@@ -136,6 +146,7 @@ def test_a_reader_holding_an_old_snapshot_is_reported_not_waited_for_forever(db_
         writer.close()
 
 
+@sqlite_files
 def test_a_corrupt_file_is_refused_before_vacuum_and_left_as_it_was(db_copy):
     conn = sqlite3.connect(db_copy)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -152,6 +163,7 @@ def test_a_corrupt_file_is_refused_before_vacuum_and_left_as_it_was(db_copy):
     assert file_digest(db_copy) == digest
 
 
+@sqlite_files
 def test_too_little_free_disk_stops_vacuum_before_it_starts(db_copy, monkeypatch):
     delete_every_other_post(db_copy)
     digest = file_digest(db_copy)
@@ -173,6 +185,7 @@ def test_vacuum_space_covers_the_temp_copy_and_the_journal(tmp_path):
     assert [needed for needed, _free in needs.values()] == [2200]
 
 
+@sqlite_files
 def test_a_missing_file_is_an_error_and_is_not_created(tmp_path):
     path = tmp_path / "gone.sqlite3"
     with database_alias("gone", f"sqlite:///{path}"), pytest.raises(CommandError, match="does not exist"):
@@ -180,6 +193,7 @@ def test_a_missing_file_is_an_error_and_is_not_created(tmp_path):
     assert not path.exists()
 
 
+@sqlite_files
 def test_exit_status_from_manage_py(tmp_path_factory, tmp_path):
     path = copy_database(seeded_template(tmp_path_factory), tmp_path / "db.sqlite3")
     done = manage("dbvacuum", "--full", database_url=f"sqlite:///{path}")
