@@ -163,10 +163,12 @@ def _vacuum_open_sqlite(
                 "holds an old read snapshot; run dbvacuum again once it ends"
             )
             result.warnings.append(warning)
-            say(f"warning: {warning}")
 
     if full:
-        rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        try:
+            rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself stops
+            rows = [first_line(exc)]
         if rows != ["ok"]:
             raise MaintenanceError(
                 f"quick_check found corruption ({rows[0].splitlines()[-1][:200]}): VACUUM refused, since rebuilding "

@@ -577,3 +577,16 @@ def test_the_lines_show_the_same_findings_as_the_json(db_copy):
     for line, finding in zip(lines, report["findings"], strict=False):
         assert line.split()[:2] == [finding["level"].upper(), f"{finding['check']}:"]
     assert lines[-1] == "database 'checked' (sqlite): problem"
+
+
+@sqlite_files
+def test_verbosity_0_prints_only_what_needs_attention(db_copy, monkeypatch):
+    monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", sqlite3.sqlite_version_info)
+    out = StringIO()
+    call_command("dbcheck", "--database", "checked", "-v0", stdout=out)
+    assert out.getvalue() == ""
+    corrupt_a_page(db_copy)
+    with pytest.raises(CommandError):
+        call_command("dbcheck", "--database", "checked", "-v0", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["PROBLEM", "PROBLEM", "database"]

@@ -42,7 +42,9 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, default=str))
         else:
-            self._write_lines(report)
+            # --verbosity 0: only what needs attention, so cron mails nothing
+            # while the database is healthy.
+            self._write_lines(report, quiet=options["verbosity"] == 0)
         if report.exit_code:
             # CommandError is Django's way to set the exit status: manage.py
             # prints it on stderr and exits with its returncode.
@@ -51,7 +53,7 @@ class Command(BaseCommand):
                 returncode=report.exit_code,
             )
 
-    def _write_lines(self, report: Report) -> None:
+    def _write_lines(self, report: Report, *, quiet: bool) -> None:
         styles = {
             OK: self.style.SUCCESS,
             INFO: lambda text: text,
@@ -59,7 +61,11 @@ class Command(BaseCommand):
             PROBLEM: self.style.ERROR,
         }
         for finding in report.findings:
+            if quiet and finding.level in (OK, INFO):
+                continue
             label = LABELS[finding.level]
             self.stdout.write(f"{styles[finding.level](f'{label:<8}')} {finding.check}: {finding.message}")
+        if quiet and not report.exit_code:
+            return
         summary = f"database {report.alias!r} ({report.vendor}): {report.status}"
         self.stdout.write(styles[{"healthy": OK, "warning": WARNING, "problem": PROBLEM}[report.status]](summary))

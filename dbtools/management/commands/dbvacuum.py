@@ -38,12 +38,21 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say what would run; change nothing.")
 
     def handle(self, *args, **options) -> None:
+        verbose = options["verbosity"] > 0
+
+        def say(line: str) -> None:
+            if verbose:
+                self.stdout.write(line)
+
         try:
-            result = vacuum_database(
-                options["database"], full=options["full"], dry_run=options["dry_run"], say=self.stdout.write
-            )
+            result = vacuum_database(options["database"], full=options["full"], dry_run=options["dry_run"], say=say)
         except MaintenanceError as exc:
             raise CommandError(str(exc)) from exc
+        for warning in result.warnings:
+            # On stderr whatever the verbosity: cron mails it.
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
+        if not verbose:
+            return
         before, after = result.size_before, result.size_after
         if result.dry_run:
             self.stdout.write(f"dry run: nothing was changed ({human_bytes(before)} now, {result.seconds:.2f} s).")
