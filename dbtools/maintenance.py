@@ -315,8 +315,8 @@ def vacuum_mysql(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say
         operations = ["OPTIMIZE", "ANALYZE"] if full else ["ANALYZE"]
         if full:
             say(
-                "OPTIMIZE TABLE rebuilds each table (InnoDB: recreate + analyze): writes to that table wait "
-                "while it is copied, and the server needs free disk for the copy"
+                "OPTIMIZE TABLE rebuilds each table (InnoDB: recreate + analyze, online: reads and writes carry on, "
+                "with a brief lock at the start and the end); the server needs free disk for a copy of each table"
             )
         quoted = ", ".join(conn.ops.quote_name(t) for t in tables)
         for operation in operations:
