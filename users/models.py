@@ -7,6 +7,7 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models import Count, Value
 from django.db.models.functions import Lower
+from django.urls import reverse
 
 
 class UserQuerySet(models.QuerySet):
@@ -56,3 +57,6 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def get_absolute_url(self) -> str:
+        return reverse("users:detail", args=[self.username])
