@@ -287,3 +287,14 @@ def test_delete_asks_first_and_deletes_only_on_post(alice_client, alice):
     # The message quotes the title, escaped like everything else.
     assert f"“{XSS_ESCAPED}” is deleted." in response.text
     assert XSS not in response.text
+
+
+def test_a_server_error_renders_the_site_error_page(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("posts.views.HomeView.get_queryset", broken)
+    client.raise_request_exception = False
+    response = client.get(reverse("posts:home"))
+    assert response.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
+    assert "Something went wrong" in response.text
