@@ -27,7 +27,7 @@ class UserListView(PageLinksMixin, ListView):
     paginate_by = USERS_PER_PAGE
 
     def get_queryset(self):
-        # Alphabetical (by the stored spelling); post_count from one grouped query.
+        # Alphabetical (by the stored spelling); post_count comes in the same query.
         return User.objects.with_post_counts().order_by("username", "id")
 
 
