@@ -4,9 +4,12 @@ same ones); writes go through ``posts.services``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -26,7 +29,7 @@ class HomeView(PageLinksMixin, ListView):
     context_object_name = "posts"
     paginate_by = POSTS_PER_PAGE
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Post]:
         return Post.objects.with_author().newest_first()
 
 
@@ -34,10 +37,10 @@ class PostDetailView(DetailView):
     template_name = "posts/post_detail.html"
     context_object_name = "post"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Post]:
         return Post.objects.with_author()
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(can_change=self.object.can_be_changed_by(self.request.user), **kwargs)
 
 
@@ -69,7 +72,7 @@ class PostChangeMixin(LoginRequiredMixin, UserPassesTestMixin):
         self.object = get_object_or_404(Post, pk=self.kwargs["pk"])
         return self.object.can_be_changed_by(self.request.user)
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(post=self.object, **kwargs)
 
 
@@ -77,7 +80,7 @@ class PostUpdateView(PostChangeMixin, FormView):
     template_name = "posts/post_form.html"
     form_class = PostForm
 
-    def get_initial(self) -> dict:
+    def get_initial(self) -> dict[str, Any]:
         return {"title": self.object.title, "body": self.object.body}
 
     def form_valid(self, form: PostForm) -> HttpResponse:
@@ -98,7 +101,7 @@ class PostDeleteView(PostChangeMixin, TemplateView):
 
     template_name = "posts/post_confirm_delete.html"
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         title = self.object.title
         post_delete(post=self.object)
         messages.success(request, f"“{title}” is deleted.")

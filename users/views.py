@@ -3,8 +3,11 @@ Log-in and log-out are Django's own views (see ``users/urls.py``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
@@ -26,7 +29,7 @@ class UserListView(PageLinksMixin, ListView):
     context_object_name = "people"
     paginate_by = USERS_PER_PAGE
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[User]:
         # Alphabetical (by the stored spelling); post_count comes in the same query.
         return User.objects.with_post_counts().order_by("username", "id")
 
@@ -38,7 +41,7 @@ class AuthorView(PageLinksMixin, ListView):
     context_object_name = "posts"
     paginate_by = POSTS_PER_PAGE
 
-    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = kwargs["username"]
         try:
             # Case-insensitive, like log-in and the unique index.
@@ -50,10 +53,10 @@ class AuthorView(PageLinksMixin, ListView):
             return redirect(self.author, permanent=True)
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Post]:
         return Post.objects.with_author().by_author(self.author).newest_first()
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(author=self.author, **kwargs)
 
 
