@@ -23,6 +23,10 @@ def test_sign_up_log_in_write_edit_and_log_out(live_server, page):
 
     # Sign up; a mistyped confirmation is shown next to its field first.
     page.goto(f"{live_server.url}/")
+    # The stylesheet is served from the project's own static files (no CDN).
+    stylesheet = page.get_attribute("link[rel=stylesheet]", "href")
+    assert stylesheet.startswith("/static/")
+    assert page.eval_on_selector(".button", "e => getComputedStyle(e).backgroundColor") == "rgb(11, 92, 173)"
     page.click("text=Sign up")
     page.fill("#id_username", "Reader")
     page.fill("#id_email", "reader@example.com")
