@@ -39,8 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per page (median reported)")
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as workdir:
+        return bench(args, Path(workdir))
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+
+def bench(args: argparse.Namespace, workdir: Path) -> int:
     # A production-like configuration: DEBUG off, a real SQLite file.
     os.environ.update(
         {
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, connections
     from django.db.models import Count
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         query_count = len(queries)
         if response.status_code != 200:
             print(f"{label}: HTTP {response.status_code} for {url}", file=sys.stderr)
+            connections.close_all()
             return 1
         ms = timed(lambda client=client, url=url: client.get(url), args.repeat)
         print(f"{label:<40} {ms:>10.1f} {query_count:>8}")
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  correlated subquery (with_post_counts) {sub_ms:>8.1f} ms")
     print(f"  JOIN + GROUP BY (Count('posts'))       {join_ms:>8.1f} ms")
     print(f"  ratio                                  {join_ms / sub_ms:>8.1f}x")
+    connections.close_all()
     return 0
 
 
