@@ -1,4 +1,4 @@
-"""Form helpers shared by the pages of every app."""
+"""Form utilities shared by the pages of every app."""
 
 from __future__ import annotations
 
