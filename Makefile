@@ -52,3 +52,8 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# Public pages, timed in-process on the demo data set (see docs/benchmarks.md).
+.PHONY: bench-pages
+bench-pages: $(VENV)/.runtime-installed
+	$(PY) -m project.bench.pages

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length, Trim
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.urls import reverse
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 TITLE_MAX_LENGTH = 200
 
@@ -63,3 +69,10 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("posts:detail", args=[self.pk])
+
+    def can_be_changed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Who may edit or delete this post: its author, or a staff member."""
+        return bool(user.is_authenticated and (user.pk == self.author_id or user.is_staff))

@@ -119,3 +119,10 @@ LOGGING = {
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
 }
+
+# --- Public pages ------------------------------------------------------------
+# Site CSS lives in the top-level static/ folder (no CDN: the site works offline).
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "users:login"
+LOGIN_REDIRECT_URL = "posts:home"
+LOGOUT_REDIRECT_URL = "posts:home"
