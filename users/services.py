@@ -26,9 +26,15 @@ def user_create(*, username: str, email: str, password: str) -> User:
     email = User.objects.normalize_email(email)
     candidate = User(username=username, email=email)
     errors: dict[str, list[str]] = {}
-    if _taken("username", username):
+    # The model fields' own validators (username characters, lengths, email
+    # syntax): a form or serializer may not have run them.
+    try:
+        candidate.clean_fields(exclude=[f.name for f in User._meta.fields if f.name not in {"username", "email"}])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "username" not in errors and _taken("username", username):
         errors["username"] = ["A user with that username already exists."]
-    if _taken("email", email):
+    if "email" not in errors and _taken("email", email):
         errors["email"] = ["A user with that email address already exists."]
     try:
         validate_password(password, user=candidate)
