@@ -42,6 +42,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.color import no_style
 from django.db import DatabaseError, connections, transaction
+from django.db.utils import load_backend
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model
@@ -54,6 +55,11 @@ from project.progress import Progress
 # replaces them with the source's, whose ids the other tables refer to.
 CREATED_BY_MIGRATE = {"contenttypes.contenttype", "auth.permission", "sites.site"}
 CHECKSUM_MODULUS = 2**128
+SUPPORTED_ENGINES = {
+    "django.db.backends.sqlite3",
+    "django.db.backends.postgresql",
+    "django.db.backends.mysql",
+}
 
 
 class CopyError(Exception):
@@ -134,13 +140,25 @@ def open_side(spec: str, *, role: str) -> Iterator[Side]:
         yield Side(spec=spec, alias=spec, temporary=False)
         return
     alias = f"dbcopy_{role}"
-    connections.settings[alias] = _settings_for_url(spec, role=role)
+    if alias in connections.settings:
+        raise CopyError(f"The alias {alias!r} is reserved for dbcopy's temporary connections.")
+    config = _settings_for_url(spec, role=role)
+    if config["ENGINE"] not in SUPPORTED_ENGINES:
+        raise CopyError(f"--{role}: {config['ENGINE']} is not supported; use sqlite://, postgres:// or mysql:// URLs.")
+    try:
+        backend = load_backend(config["ENGINE"])
+    except ImproperlyConfigured as exc:
+        hint = {"mysql": "requirements-mysql.txt", "postgresql": "requirements-postgres.txt"}
+        extra = next((f" (pip install -r {f})" for k, f in hint.items() if k in config["ENGINE"]), "")
+        raise CopyError(f"--{role}: the database driver is not installed{extra}: {exc}") from exc
+    # A connection made like ConnectionHandler.create_connection() does, but
+    # kept out of settings.DATABASES: it exists only in this thread, for this copy.
+    connections[alias] = backend.DatabaseWrapper(config, alias)
     try:
         yield Side(spec=_redact(spec), alias=alias, temporary=True)
     finally:
         connections[alias].close()
         del connections[alias]
-        del connections.settings[alias]
 
 
 def _redact(url: str) -> str:
