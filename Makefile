@@ -75,3 +75,9 @@ test-postgres: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 
 test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
 	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest
+
+# --- Benchmark: dbcopy vs dumpdata | loaddata (SQLite -> PostgreSQL) ----------
+# 100,000 demo posts; prints time and peak memory of both. BENCH_POSTGRES_URL
+# names the scratch target database (dropped and created again).
+bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
+	flock /tmp/project-bench.lock $(PY) bench/dbcopy.py
