@@ -311,8 +311,13 @@ def read_pages(conn: BaseDatabaseWrapper, model: type[Model], batch_size: int) -
 
 
 class TableWriter:
-    """Multi-row INSERTs into one table, without Django's query log (with
-    DEBUG on it would keep the text of every statement in memory)."""
+    """Writes rows into one table the fastest portable way per engine, without
+    Django's query log (with DEBUG on it would keep every statement's text):
+
+    - PostgreSQL: ``COPY ... FROM STDIN``, several times faster than INSERT;
+    - SQLite: ``executemany`` of one prepared single-row INSERT;
+    - MariaDB/MySQL: multi-row INSERT statements.
+    """
 
     # PostgreSQL's protocol limit on parameters per statement; the others are lower or equal.
     MAX_PARAMS = 65535
@@ -324,9 +329,9 @@ class TableWriter:
         self.preparers: list[Callable[[Any], Any]] = [
             (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
         ]
-        self.columns = len(fields)
         # Identifiers come from the models and are quoted by the target's backend.
         table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+        self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
         self.prefix = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
         self.placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
         self.rows_per_statement = max(
@@ -336,12 +341,25 @@ class TableWriter:
         with conn.wrap_database_errors:
             self.cursor = conn.make_cursor(conn.create_cursor())
 
-    def write(self, rows: list[tuple]) -> None:
+    def _prepared(self, rows: list[tuple]) -> Iterator[list[Any]]:
         preparers = self.preparers
-        for start in range(0, len(rows), self.rows_per_statement):
-            chunk = rows[start : start + self.rows_per_statement]
-            params = [prepare(value) for row in chunk for prepare, value in zip(preparers, row, strict=True)]
-            self.cursor.execute(self.prefix + ", ".join([self.placeholder] * len(chunk)), params)
+        for row in rows:
+            yield [prepare(value) for prepare, value in zip(preparers, row, strict=True)]
+
+    def write(self, rows: list[tuple]) -> None:
+        vendor = self.conn.vendor
+        if vendor == "postgresql":
+            # The driver's own cursor: COPY is psycopg's API, not DB-API.
+            with self.conn.wrap_database_errors, self.cursor.cursor.copy(self.copy_sql) as copy:
+                for values in self._prepared(rows):
+                    copy.write_row(values)
+        elif vendor == "sqlite":
+            self.cursor.executemany(self.prefix + self.placeholder, list(self._prepared(rows)))
+        else:
+            for start in range(0, len(rows), self.rows_per_statement):
+                chunk = rows[start : start + self.rows_per_statement]
+                params = [value for values in self._prepared(chunk) for value in values]
+                self.cursor.execute(self.prefix + ", ".join([self.placeholder] * len(chunk)), params)
 
     def close(self) -> None:
         self.cursor.close()
