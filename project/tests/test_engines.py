@@ -3,6 +3,7 @@ project pins it down. The whole suite runs on each engine (``make test``,
 ``make test-postgres``, ``make test-mysql``); these tests are the ones that
 would break first when an engine is configured wrongly."""
 
+import importlib
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -70,6 +71,21 @@ def test_unique_indexes_for_case_insensitive_rules_exist():
             assert {row[0].endswith("_ci") for row in cursor.fetchall()} == {True}
     else:
         assert {"users_user_username_ci_unique", "users_user_email_ci_unique"} <= unique_names
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="the step runs on MariaDB/MySQL only")
+@pytest.mark.django_db(transaction=True)
+def test_mariadb_migration_refuses_a_case_sensitive_collation():
+    step = importlib.import_module("users.migrations.0002_mariadb_case_insensitive_unique")
+    alter = "ALTER TABLE users_user MODIFY email VARCHAR(254) COLLATE {} NOT NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(alter.format("utf8mb4_bin"))
+    try:
+        with connection.schema_editor() as editor, pytest.raises(RuntimeError, match="case-insensitive utf8mb4"):
+            step.create_email_index(None, editor)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(alter.format("utf8mb4_unicode_ci"))
 
 
 def test_title_length_counts_characters_not_bytes(author):

@@ -10,8 +10,8 @@ MariaDB compares strings with the column's collation, and a "_ci" collation
 (the default for utf8mb4: utf8mb4_general_ci, or the utf8mb4_unicode_ci this
 project asks for) is case-insensitive. So a plain unique index on the column
 enforces the same rule: username is already unique (AbstractUser), email gets
-its index here. The migration refuses a case-sensitive collation instead of
-silently creating an index that would not enforce the rule.
+its index here. The migration refuses a case-sensitive (or non-utf8mb4)
+collation instead of silently creating an index that would not enforce the rule.
 
 On SQLite and PostgreSQL it does nothing. It changes no model state.
 """
@@ -36,11 +36,16 @@ def create_email_index(apps, schema_editor):
             [TABLE],
         )
         collations = {name.lower(): collation for name, collation in cursor.fetchall()}
-    wrong = {name: c for name, c in collations.items() if not (c or "").lower().endswith("_ci")}
+    # utf8mb4 too: a latin1 or 3-byte utf8 column cannot store every name.
+    wrong = {
+        name: c
+        for name, c in collations.items()
+        if not ((c or "").lower().startswith("utf8mb4_") and (c or "").lower().endswith("_ci"))
+    }
     if wrong:
         raise RuntimeError(
-            f"{TABLE} columns {wrong} use a case-sensitive collation, so a unique index would not make "
-            "usernames and emails unique regardless of case. Create the database with "
+            f"{TABLE} columns {wrong} do not use a case-insensitive utf8mb4 collation, so a unique index "
+            "would not make usernames and emails unique regardless of case. Create the database with "
             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci."
         )
     schema_editor.execute(
