@@ -211,6 +211,12 @@ def models_in_dependency_order() -> list[type[Model]]:
     return ordered
 
 
+def copied_fields(model: type[Model]) -> list:
+    """The columns to copy: a table's own concrete fields, except generated
+    columns, which each database computes itself (and refuses values for)."""
+    return [f for f in model._meta.local_concrete_fields if not getattr(f, "generated", False)]
+
+
 def _unapplied_migrations(conn: BaseDatabaseWrapper) -> list[str]:
     executor = MigrationExecutor(conn)
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
@@ -291,7 +297,7 @@ def rows_checksum(rows: Iterable[tuple]) -> int:
 
 def read_pages(conn: BaseDatabaseWrapper, model: type[Model], batch_size: int) -> Iterator[list[tuple]]:
     """All rows in primary-key order, ``batch_size`` at a time (keyset paging)."""
-    fields = model._meta.local_concrete_fields
+    fields = copied_fields(model)
     attnames = [f.attname for f in fields]
     pk_index = attnames.index(model._meta.pk.attname)
     queryset = model._base_manager.using(conn.alias).order_by("pk").values_list(*attnames)
@@ -324,7 +330,7 @@ class TableWriter:
 
     def __init__(self, conn: BaseDatabaseWrapper, model: type[Model]) -> None:
         self.conn = conn
-        fields = model._meta.local_concrete_fields
+        fields = copied_fields(model)
         quote = conn.ops.quote_name
         self.preparers: list[Callable[[Any], Any]] = [
             (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields

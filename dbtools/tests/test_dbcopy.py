@@ -26,7 +26,7 @@ from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connections
 
-from dbtools.copying import models_in_dependency_order, open_side, read_only_snapshot
+from dbtools.copying import copied_fields, models_in_dependency_order, open_side, read_only_snapshot
 from posts.models import Post
 from users.models import User
 
@@ -101,7 +101,7 @@ def snapshot(alias: str) -> dict[str, list[tuple]]:
     """Every row of every table, in primary-key order."""
     result = {}
     for model in models_in_dependency_order():
-        attnames = [f.attname for f in model._meta.local_concrete_fields]
+        attnames = [f.attname for f in copied_fields(model)]
         rows = list(model._base_manager.using(alias).values_list(*attnames))
         pk_index = attnames.index(model._meta.pk.attname)
         result[model._meta.db_table] = sorted(rows, key=lambda row, i=pk_index: row[i])
