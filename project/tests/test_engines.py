@@ -98,11 +98,20 @@ def test_title_length_counts_characters_not_bytes(author):
     assert Post.objects.count() == 1
 
 
-def test_over_long_username_is_a_validation_error_on_every_engine():
-    # SQLite would store a 151-character username (it does not enforce
-    # VARCHAR); model validation is what keeps it out everywhere.
-    user = User(username="u" * 151, email="long@example.com", password="!")
-    with pytest.raises(ValidationError, match="at most 150"):
+@pytest.mark.parametrize(
+    ("username", "email"),
+    [("u" * 151, "long@example.com"), ("long", "e" * 243 + "@example.com")],
+    ids=["username-151", "email-255"],
+)
+def test_over_long_username_or_email_is_refused_by_every_database(username, email):
+    # SQLite would store them (it does not enforce VARCHAR) but for the CHECK
+    # constraints; PostgreSQL and MariaDB refuse them at the column already.
+    insert_user("u" * 150, "e" * 242 + "@example.com")  # exactly the limits
+    with pytest.raises((IntegrityError, DataError)), transaction.atomic():
+        insert_user(username, email)
+    assert User.objects.count() == 1
+    user = User(username=username, email=email, password="!")
+    with pytest.raises(ValidationError, match="at most"):
         user.full_clean()
 
 
