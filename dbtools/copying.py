@@ -398,14 +398,20 @@ def read_only_snapshot(conn: BaseDatabaseWrapper) -> Iterator[None]:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
     finally:
-        if conn.connection is not None:
-            with conn.cursor() as cursor:
-                if vendor == "sqlite":
-                    conn.transaction_mode = saved_mode
-                    cursor.execute("PRAGMA query_only=OFF")
-                elif vendor == "mysql":
-                    level = (getattr(conn, "isolation_level", None) or "read committed").upper()
-                    cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}, READ WRITE")
+        if vendor == "sqlite":
+            conn.transaction_mode = saved_mode
+        try:
+            if conn.connection is not None:
+                with conn.cursor() as cursor:
+                    if vendor == "sqlite":
+                        cursor.execute("PRAGMA query_only=OFF")
+                    elif vendor == "mysql":
+                        level = (getattr(conn, "isolation_level", None) or "read committed").upper()
+                        cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}, READ WRITE")
+        except DatabaseError:
+            # A broken connection cannot be restored; closing it drops the
+            # read-only session state with it, and the original error stands.
+            conn.close()
 
 
 def copy_database(
