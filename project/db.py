@@ -80,10 +80,8 @@ def database_from_url(url: str, *, base_dir: Path, conn_max_age: int) -> dict[st
         test = config.setdefault("TEST", {})
         test.setdefault("CHARSET", MYSQL_CHARSET)
         test.setdefault("COLLATION", MYSQL_COLLATION)
-    elif engine.startswith("django.db.backends.postgresql"):
-        # PostgreSQL needs nothing beyond Django's defaults: it enforces VARCHAR
-        # lengths, builds the LOWER() unique indexes and stores timestamptz.
-        pass
+    # PostgreSQL needs nothing beyond Django's defaults: it enforces VARCHAR
+    # lengths, builds the LOWER() unique indexes and stores timestamptz in UTC.
     return config
 
 
