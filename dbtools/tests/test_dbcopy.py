@@ -279,3 +279,11 @@ def test_tables_come_after_the_tables_they_reference():
         assert order.index(before) < order.index(after)
     assert "django_session" in order
     assert "django_migrations" not in order
+
+
+def test_errors_never_show_a_password():
+    # Port 1: nothing listens, so the connection fails (or the driver is missing).
+    with pytest.raises(CommandError) as excinfo:
+        dbcopy("--from", "default", "--to", "postgres://app:hunter2-secret@127.0.0.1:1/app")
+    assert "hunter2-secret" not in str(excinfo.value)
+    assert "--to" in str(excinfo.value)
