@@ -10,11 +10,12 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean
+.PHONY: help run migrate test lint format clean test-postgres test-mysql bench-dbcopy
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
+	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
 
@@ -57,3 +58,31 @@ clean:
 .PHONY: bench-pages
 bench-pages: $(VENV)/.runtime-installed
 	$(PY) -m project.bench.pages
+
+# --- The suite on PostgreSQL and MariaDB/MySQL --------------------------------
+# Same tests, another engine: DATABASE_URL names a database on the server and
+# pytest creates and drops test_<name> next to it. The drivers come from their
+# own requirements files; mysqlclient compiles against the MariaDB client
+# headers (Debian: apt-get install -y libmariadb-dev pkg-config gcc python3-dev).
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/project
+MYSQL_URL ?= mysql://root@127.0.0.1:3306/project
+
+$(VENV)/.postgres-installed: requirements.txt requirements-postgres.txt | $(VENV)/.dev-installed
+	$(PIP) install -r requirements-postgres.txt
+	touch $@
+
+$(VENV)/.mysql-installed: requirements.txt requirements-mysql.txt | $(VENV)/.dev-installed
+	$(PIP) install -r requirements-mysql.txt || { echo "mysqlclient failed to build: it needs the MariaDB client headers (apt-get install -y libmariadb-dev pkg-config gcc python3-dev)" >&2; exit 1; }
+	touch $@
+
+test-postgres: $(VENV)/.dev-installed $(VENV)/.postgres-installed
+	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest
+
+test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
+	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest
+
+# --- Benchmark: dbcopy vs dumpdata | loaddata (SQLite -> PostgreSQL) ----------
+# 100,000 demo posts; prints time and peak memory of both. BENCH_POSTGRES_URL
+# names the scratch target database (dropped and created again).
+bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
+	flock /tmp/project-bench.lock $(PY) bench/dbcopy.py

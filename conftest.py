@@ -16,3 +16,10 @@ import django
 django.setup()
 
 pytest_plugins = ["project.testing.browser"]
+
+
+def pytest_report_header(config) -> str:
+    # The same suite runs on several engines; say which one this run used.
+    from django.db import connection
+
+    return f"database engine: {connection.vendor} ({connection.settings_dict['ENGINE']})"

@@ -6,7 +6,8 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce, Length, Lower
+from django.db.models.lookups import LessThanOrEqual
 from django.urls import reverse
 
 
@@ -62,6 +63,18 @@ class User(AbstractUser):
                 Lower("email"),
                 name="users_user_email_ci_unique",
                 violation_error_message="A user with that email address already exists.",
+            ),
+            # SQLite does not enforce VARCHAR lengths; PostgreSQL and MariaDB
+            # do. These make all three refuse the same over-long values.
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("username"), 150),
+                name="users_user_username_max_length",
+                violation_error_message="A username can have at most 150 characters.",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("email"), 254),
+                name="users_user_email_max_length",
+                violation_error_message="An email address can have at most 254 characters.",
             ),
         ]
 
