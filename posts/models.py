@@ -6,6 +6,8 @@ from django.db.models.functions import Length, Trim
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
+from posts.search import Order, search_posts
+
 TITLE_MAX_LENGTH = 200
 
 
@@ -21,6 +23,13 @@ class PostQuerySet(models.QuerySet):
 
     def by_author(self, author) -> PostQuerySet:
         return self.filter(author=author)
+
+    def search(self, query: str, *, order: Order = "newest") -> PostQuerySet:
+        """Full-text search in title, body and author's username (see posts/search.py).
+
+        Raises ``InvalidSearchQuery`` (a ValueError) for text that cannot be searched.
+        """
+        return search_posts(self, query, order=order)
 
 
 class Post(models.Model):

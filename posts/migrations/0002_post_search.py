@@ -1,0 +1,37 @@
+"""Full-text search objects for posts, per engine (see posts/search.py).
+
+SQLite: an FTS5 table and triggers; PostgreSQL: a tsvector column, triggers and
+a GIN index; MariaDB/MySQL: a username column, triggers and a FULLTEXT index.
+Existing posts are indexed here. None of these objects is a model field, so
+the migration state (and `makemigrations --check`) does not change.
+"""
+
+from django.db import migrations
+
+from posts.search import backend_for
+
+
+def create_search_objects(apps, schema_editor):
+    backend = backend_for(schema_editor.connection)
+    for statement in backend.install_statements():
+        schema_editor.execute(statement, params=None)
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in backend.rebuild_statements():
+            schema_editor.execute(statement, params=None)
+
+
+def drop_search_objects(apps, schema_editor):
+    for statement in backend_for(schema_editor.connection).uninstall_statements():
+        schema_editor.execute(statement, params=None)
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('posts', '0001_initial'),
+        ('users', '0001_initial'),
+    ]
+
+    operations = [
+        migrations.RunPython(create_search_objects, drop_search_objects, elidable=False),
+    ]
