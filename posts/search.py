@@ -425,13 +425,19 @@ class PostgresBackend(SearchBackend):
 MYSQL_MIN_TOKEN = 3
 
 
-def _light_stem(word: str) -> str:
-    """A crude English suffix strip: MariaDB's FULLTEXT has no stemming, so
-    ``index*`` stands in for "index, indexes, indexed, indexing"."""
+def _word_forms(word: str) -> list[str]:
+    """MariaDB's FULLTEXT has no stemming: a word stands for its common English
+    forms ("indexing" -> index, indexes, indexed, indexing), matched exactly."""
+    stem = word
     for suffix in ("ing", "ies", "es", "ed", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
+            stem = word[: -len(suffix)]
+            break
+    forms = [stem, stem + "s", stem + "es", stem + "ed", stem + "ing", word]
+    if word.endswith("ies") or stem.endswith("y"):
+        base = stem[:-1] if stem.endswith("y") else stem
+        forms += [base + "y", base + "ies", base + "ied"]
+    return list(dict.fromkeys(forms))
 
 
 class MysqlBackend(SearchBackend):
@@ -498,7 +504,7 @@ class MysqlBackend(SearchBackend):
                 if term.prefix:
                     required.append(f"+{word}*")
                 elif len(word) > MYSQL_MIN_TOKEN:
-                    required.append(f"+{_light_stem(word)}*")
+                    required.append("+(" + " ".join(_word_forms(word)) + ")")
                 elif len(word) == MYSQL_MIN_TOKEN:
                     required.append(f"+{word}")
                 else:
@@ -520,7 +526,9 @@ class MysqlBackend(SearchBackend):
         against, patterns = self.boolean_query(parsed)
         clauses, params = [], []
         if against:
-            clauses.append(f"MATCH({self.COLUMNS}) AGAINST (%s IN BOOLEAN MODE)")
+            # "> 0": MATCH returns a relevance, and Django compares a boolean
+            # expression with TRUE (1) on MySQL; the index is still used.
+            clauses.append(f"MATCH({self.COLUMNS}) AGAINST (%s IN BOOLEAN MODE) > 0")
             params.append(against)
         for pattern in patterns:
             clauses.append(f"CONCAT_WS(' ', {self.COLUMNS}) REGEXP %s")
@@ -539,9 +547,17 @@ class MysqlBackend(SearchBackend):
 
     def rank(self, parsed: ParsedQuery, limit: int) -> RawSQL:
         against, _ = self.boolean_query(parsed)
+        # InnoDB's relevance has no column weights; a match in the title adds
+        # a bonus, as the title weighs most on the other engines.
+        words = "|".join(w for term in parsed.terms for w in term.words)
+        in_title = rf"(?i)\b({words})"
         if not against:
-            return RawSQL("0", [], output_field=FloatField())
-        return RawSQL(f"MATCH({self.COLUMNS}) AGAINST (%s IN BOOLEAN MODE)", [against], output_field=FloatField())
+            return RawSQL("(posts_post.title REGEXP %s)", [in_title], output_field=FloatField())
+        return RawSQL(
+            f"(MATCH({self.COLUMNS}) AGAINST (%s IN BOOLEAN MODE) + 10 * (posts_post.title REGEXP %s))",
+            [against, in_title],
+            output_field=FloatField(),
+        )
 
     def index_problems(self, connection: BaseDatabaseWrapper) -> list[str]:
         with connection.cursor() as cursor:

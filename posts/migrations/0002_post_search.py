@@ -33,5 +33,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_search_objects, drop_search_objects, elidable=False),
+        # atomic=False: MariaDB/MySQL cannot roll DDL back, and Django refuses DDL
+        # inside a transaction there. SQLite and PostgreSQL still run this
+        # migration in one transaction (the schema editor opens it).
+        migrations.RunPython(create_search_objects, drop_search_objects, atomic=False, elidable=False),
     ]
