@@ -52,3 +52,9 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# Search at 1,000 vs 1,000,000 posts (bench/search.py; builds its SQLite data
+# sets once in the temp folder). Serialised with the other benchmarks.
+.PHONY: bench-search
+bench-search: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/search.py

@@ -6,7 +6,7 @@ from django.db.models.functions import Length, Trim
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from posts.search import Order, search_posts
+from posts.search import Order, fast_count, search_posts
 
 TITLE_MAX_LENGTH = 200
 
@@ -23,6 +23,12 @@ class PostQuerySet(models.QuerySet):
 
     def by_author(self, author) -> PostQuerySet:
         return self.filter(author=author)
+
+    def count(self) -> int:
+        # A search counts its matches in the search index when it can (see
+        # posts/search.py); every other queryset counts as usual.
+        fast = fast_count(self) if self._result_cache is None else None
+        return super().count() if fast is None else fast
 
     def search(self, query: str, *, order: Order = "newest") -> PostQuerySet:
         """Full-text search in title, body and author's username (see posts/search.py).

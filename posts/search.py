@@ -271,6 +271,36 @@ class SqliteBackend(SearchBackend):
             parts.append(phrase + (" *" if term.prefix else ""))
         return " AND ".join(parts)
 
+    def candidate_stats(self, connection: BaseDatabaseWrapper, parsed: ParsedQuery, limit: int) -> tuple[int, int]:
+        """(number of candidates, how many post ids they span), from the FTS5 index alone."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*), coalesce(max(rowid) - min(rowid) + 1, 0) FROM "
+                f"(SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid DESC LIMIT %s)",
+                [self.match_expression(parsed), limit],
+            )
+            count, span = cursor.fetchone()
+        return count, span
+
+    def count_sql(self, parsed: ParsedQuery, limit: int) -> tuple[str, list]:
+        return (
+            f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s "
+            "ORDER BY rowid DESC LIMIT %s)",
+            [self.match_expression(parsed), limit],
+        )
+
+    def dense_condition(self, parsed: ParsedQuery, limit: int) -> RawSQL:
+        # The unary + keeps SQLite from looking the candidates up one by one
+        # by id and sorting them; it walks the (created_at DESC, id DESC)
+        # index instead, checks each id against the candidate list (the index
+        # holds the id) and stops after one page.
+        return RawSQL(
+            f"+posts_post.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s "
+            "ORDER BY rowid DESC LIMIT %s)",
+            [self.match_expression(parsed), limit],
+            output_field=BooleanField(),
+        )
+
     def candidates(self, queryset: QuerySet, parsed: ParsedQuery, limit: int) -> RawSQL | None:
         match = self.match_expression(parsed)
         if not queryset.query.where:
@@ -610,15 +640,58 @@ def search_posts(queryset: QuerySet, query: str, *, order: Order = "newest") -> 
     parsed = parse_query(query, underscore_in_words=backend.underscore_in_words)
     if not parsed:
         return queryset.none()
-    candidates = backend.candidates(queryset, parsed, max_results())
+    limit = max_results()
+    if isinstance(backend, SqliteBackend) and not queryset.query.where:
+        return _search_sqlite_unfiltered(queryset, backend, parsed, order, limit)
+    candidates = backend.candidates(queryset, parsed, limit)
     if candidates is None:
         return queryset.none()
     results = queryset.filter(id__in=candidates)
     if order == "relevance":
-        return results.annotate(search_rank=backend.rank(parsed, max_results())).order_by(
-            "-search_rank", "-created_at", "-id"
-        )
+        return results.annotate(search_rank=backend.rank(parsed, limit)).order_by("-search_rank", "-created_at", "-id")
     return results.order_by("-created_at", "-id")
+
+
+# Candidates spread over at most this many times their number of posts are
+# "dense": a page is found by walking the newest-first index (a 10% word
+# needs ~10 index entries per result) rather than by sorting every candidate.
+DENSE_SPAN_FACTOR = 20
+
+
+def _search_sqlite_unfiltered(
+    queryset: QuerySet, backend: SqliteBackend, parsed: ParsedQuery, order: str, limit: int
+) -> QuerySet:
+    count, span = backend.candidate_stats(connections[queryset.db], parsed, limit)
+    if count == 0:
+        return queryset.none()
+    if order == "newest" and count == limit and span <= DENSE_SPAN_FACTOR * limit:
+        results = queryset.filter(backend.dense_condition(parsed, limit)).order_by("-created_at", "-id")
+    else:
+        results = queryset.filter(id__in=backend.candidates(queryset, parsed, limit))
+        if order == "relevance":
+            results = results.annotate(search_rank=backend.rank(parsed, limit))
+            results = results.order_by("-search_rank", "-created_at", "-id")
+        else:
+            results = results.order_by("-created_at", "-id")
+    # Query.clone() copies attributes, so later clones (order_by, slicing,
+    # select_related) carry this; fast_count() checks the filters are unchanged.
+    results.query.search_count = (*backend.count_sql(parsed, limit), results.query.where)
+    return results
+
+
+def fast_count(queryset: QuerySet) -> int | None:
+    """The number of results of an unfiltered SQLite search, from the FTS5 index
+    alone (no row lookups); None when the queryset is not such a search."""
+    info = getattr(queryset.query, "search_count", None)
+    if info is None:
+        return None
+    sql, params, where = info
+    query = queryset.query
+    if query.is_sliced or query.distinct or query.group_by is not None or query.combinator or query.where != where:
+        return None
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def search_posts_for_admin(queryset: QuerySet, term: str) -> tuple[QuerySet, bool]:

@@ -458,3 +458,37 @@ def test_short_words_and_stop_words_are_searchable(alice):
     assert ids(Post.objects.search("io scheduler ")) == [post.id]
     if VENDOR != "postgresql":  # PostgreSQL's english configuration drops stop words.
         assert ids(Post.objects.search("an scheduler ")) == [post.id]
+
+
+@search_db
+def test_capped_search_orders_by_creation_time_not_insertion_order(alice, settings):
+    # Many matches (the SQLite path that walks the newest-first index) with
+    # creation times out of id order: the order is still created_at, then id.
+    settings.SEARCH_MAX_RESULTS = 4
+    now = timezone.now()
+    posts = Post.objects.bulk_create(
+        [
+            Post(author=alice, title=f"Latency sample {i}", body="p99", created_at=now - timedelta(hours=h))
+            for i, h in enumerate([5, 1, 9, 3, 7, 2])
+        ]
+    )
+    newest_four_by_id = sorted(posts, key=lambda p: p.id)[-4:]
+    expected = [p.id for p in sorted(newest_four_by_id, key=lambda p: (p.created_at, p.id), reverse=True)]
+    results = Post.objects.search("latency ")
+    assert ids(results) == expected
+    assert ids(results[1:3]) == expected[1:3]
+    assert results.count() == 4
+    assert [p.id for p in Post.objects.search("latency ", order="relevance")] != []
+
+
+@search_db
+def test_count_after_further_filters_counts_the_filtered_rows(alice, bob):
+    for i in range(3):
+        make_post(alice, f"Worker pool {i}")
+    make_post(bob, "Worker pool for bob")
+    results = Post.objects.search("worker ")
+    assert results.count() == 4
+    assert results.filter(author=bob).count() == 1
+    assert results.exclude(author=bob).count() == 3
+    assert len(results.order_by("id")) == 4
+    assert results.order_by("id").count() == 4
