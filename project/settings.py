@@ -119,3 +119,8 @@ LOGGING = {
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
 }
+
+# --- Full-text search of posts (posts/search.py) ----------------------------
+# A search considers at most this many of the most recently added matching
+# posts: the bound that keeps counts and pages cheap on a large table.
+SEARCH_MAX_RESULTS = env_int("SEARCH_MAX_RESULTS", 1000, minimum=1)

@@ -492,3 +492,16 @@ def test_count_after_further_filters_counts_the_filtered_rows(alice, bob):
     assert results.exclude(author=bob).count() == 3
     assert len(results.order_by("id")) == 4
     assert results.order_by("id").count() == 4
+
+
+@only_sqlite
+@pytest.mark.django_db
+def test_after_migrate_missing_sqlite_triggers_are_put_back(alice):
+    # What a later migration that rebuilds posts_post would leave behind.
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER posts_post_search_update")
+    post = make_post(alice, "Before the repair")
+    Post.objects.filter(pk=post.pk).update(title="Edited while unwatched")
+    call_command("migrate", verbosity=0)  # post_migrate runs the repair
+    assert_index_in_step()
+    assert ids(Post.objects.search("unwatched ")) == [post.id]
