@@ -220,6 +220,9 @@ def test_prefix_on_the_last_word_as_people_type(corpus):
     assert ids(Post.objects.search("sqlite checkp")) == [corpus["old_sqlite"].id]
     # Complete words are not prefixes: "djan " matches no word "djan".
     assert ids(Post.objects.search("djan ")) == []
+    # A whole word typed without a space after it still finds its other forms.
+    assert ids(Post.objects.search("indexing")) == [corpus["indexes"].id]
+    assert ids(Post.objects.search("Covering indexes")) == [corpus["indexes"].id]
 
 
 @search_db
