@@ -284,7 +284,8 @@ class SqliteBackend(SearchBackend):
             elif term.expansions:
                 # The word itself (stemmed: "running" finds "run") or one of
                 # the indexed words it starts.
-                parts.append("(" + " OR ".join([phrase, *(_fts5_string(t) for t in term.expansions)]) + ")")
+                others = [_fts5_string(t) for t in term.expansions if t != term.words[0]]
+                parts.append("(" + " OR ".join([phrase, *others]) + ")" if others else phrase)
             else:
                 parts.append(f"({phrase} OR {phrase} *)")
         return " AND ".join(parts)
@@ -590,7 +591,8 @@ class MysqlBackend(SearchBackend):
             if not term.quoted and len(term.words) == 1:
                 word = term.words[0]
                 if term.prefix:
-                    required.append(f"+{word}*")
+                    # A word it starts, or one of the word's own forms.
+                    required.append("+(" + " ".join([*_word_forms(word), f"{word}*"]) + ")")
                 elif len(word) > MYSQL_MIN_TOKEN:
                     required.append("+(" + " ".join(_word_forms(word)) + ")")
                 elif len(word) == MYSQL_MIN_TOKEN:
