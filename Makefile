@@ -86,3 +86,9 @@ test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
 # names the scratch target database (dropped and created again).
 bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 	flock /tmp/project-bench.lock $(PY) bench/dbcopy.py
+
+# Search at 1,000 vs 1,000,000 posts (bench/search.py; builds its SQLite data
+# sets once in the temp folder). Serialised with the other benchmarks.
+.PHONY: bench-search
+bench-search: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/search.py

@@ -9,6 +9,8 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
 
+from posts.search import Order, fast_count, search_posts
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -27,6 +29,19 @@ class PostQuerySet(models.QuerySet):
 
     def by_author(self, author) -> PostQuerySet:
         return self.filter(author=author)
+
+    def count(self) -> int:
+        # A search counts its matches in the search index when it can (see
+        # posts/search.py); every other queryset counts as usual.
+        fast = fast_count(self) if self._result_cache is None else None
+        return super().count() if fast is None else fast
+
+    def search(self, query: str, *, order: Order = "newest") -> PostQuerySet:
+        """Full-text search in title, body and author's username (see posts/search.py).
+
+        Raises ``InvalidSearchQuery`` (a ValueError) for text that cannot be searched.
+        """
+        return search_posts(self, query, order=order)
 
 
 class Post(models.Model):

@@ -134,3 +134,8 @@ LOGOUT_REDIRECT_URL = "posts:home"
 # answered, not ignored.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W044"]
+
+# --- Full-text search of posts (posts/search.py) ----------------------------
+# A search considers at most this many of the most recently added matching
+# posts: the bound that keeps counts and pages cheap on a large table.
+SEARCH_MAX_RESULTS = env_int("SEARCH_MAX_RESULTS", 1000, minimum=1)

@@ -216,11 +216,11 @@ def test_a_target_that_changes_rows_fails_verification(sqlite_url):
     with alias_for(target) as alias, connections[alias].cursor() as cursor:
         # A trigger that alters what was written: exactly what the checksum is for.
         cursor.execute(
-            "CREATE TRIGGER tamper AFTER INSERT ON posts_post BEGIN "
-            "UPDATE posts_post SET body = body || '!' WHERE id = NEW.id; END"
+            "CREATE TRIGGER tamper AFTER INSERT ON users_user BEGIN "
+            "UPDATE users_user SET first_name = first_name || '!' WHERE id = NEW.id; END"
         )
     fill("default")
-    with pytest.raises(CommandError, match=r"Verification failed for posts_post: .*checksum.*rolled back"):
+    with pytest.raises(CommandError, match=r"Verification failed for users_user: .*checksum.*rolled back"):
         dbcopy("--from", "default", "--to", target, "-v", "0")
     with alias_for(target) as alias:
         assert Post.objects.using(alias).count() == 0
