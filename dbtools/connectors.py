@@ -569,9 +569,9 @@ class MySQLConnector(Connector):
         try:
             with self.option_file(workdir) as cnf, open(target, "wb") as raw:
                 hashing = HashingWriter(raw)
-                out: IO[bytes] = gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
-                if not compress:
-                    out = hashing  # type: ignore[assignment]
+                out: Any = hashing
+                if compress:
+                    out = gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
                 args = [
                     dumper,
                     f"--defaults-extra-file={cnf}",
