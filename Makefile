@@ -10,7 +10,7 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean
+.PHONY: help run migrate test lint format clean bench-backup
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
@@ -52,3 +52,9 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# Backups on a ~1 GB SQLite file (built once in the temp folder): dbbackup vs
+# sqlite3 .backup, peak memory, writers during a backup. Serialised with the
+# other benchmarks by the lock file.
+bench-backup: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/backup.py
