@@ -263,7 +263,7 @@ def check_restorable(path: Path, alias: str) -> dict[str, Any]:
     if manifest["engine"] != connector.engine:
         raise BackupError(
             f"{path.name} is a {manifest['engine']} backup; database {alias!r} is {connector.engine}. "
-            "Use dbcopy-style data moves between engines, not a restore."
+            "A backup can only be restored into a database of the engine it was taken from."
         )
     connector.check_dump(path, manifest.get("compression", "none"))
     return manifest

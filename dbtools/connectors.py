@@ -581,7 +581,6 @@ class MySQLConnector(Connector):
                     "--quick",
                     "--skip-lock-tables",
                     "--hex-blob",
-                    "--routines",
                     "--no-tablespaces",
                     self.database_name,
                 ]
