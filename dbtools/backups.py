@@ -128,6 +128,7 @@ def create_backup(
         final_name = _default_name(connector, created, reason, compress)
     ensure_folder(folder)
     report(f"Backing up {connector.engine} database {connector.database_name!r} ...")
+    connector.report = report
     try:
         dump = connector.dump(folder, compress=compress)
     except OSError as exc:
@@ -278,6 +279,7 @@ def restore_backup(*, path: Path, alias: str = "default", report: Report = _quie
         safety = create_backup(alias=alias, reason="pre-restore", report=report).path
     report(f"Restoring {path.name} ...")
     folder = ensure_folder(backup_dir())
+    connector.report = report
     counts = connector.restore(path, manifest.get("compression", "none"), folder)
     warnings = []
     expected = manifest.get("row_counts", {})

@@ -19,6 +19,7 @@ The storage side (folder, names, manifest, atomic rename, retention) lives in
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import os
@@ -28,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -130,7 +131,11 @@ def decompress_to(path: Path, compression: str, dest: Path) -> None:
     try:
         with open_dump(path, compression) as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
-    except (OSError, EOFError, zlib.error) as exc:
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise BackupError(f"No space left in {dest.parent} to stage the restore; nothing was changed.") from exc
+        raise read_failure(path, exc) from exc
+    except (EOFError, zlib.error) as exc:
         raise read_failure(path, exc) from exc
 
 
@@ -169,6 +174,8 @@ class Connector:
         self.alias = alias
         self.connection = connections[alias]
         self.settings = self.connection.settings_dict
+        # Progress lines for long runs (the commands send them to stderr).
+        self.report: Callable[[str], None] = lambda message: None
 
     @property
     def database_name(self) -> str:
@@ -269,12 +276,15 @@ class SQLiteConnector(Connector):
             raise BackupError(f"The SQLite database {source} does not exist.")
         snapshot = new_private_file(workdir, ".snapshot-", ".partial")
         try:
+            self.report(f"Copying {source.stat().st_size:,} bytes with the online backup API ...")
             self._snapshot(source, snapshot)
+            self.report("Checking the copy with PRAGMA integrity_check ...")
             if compress:
                 # The check runs on the uncompressed copy; gzip streams from it
                 # in 1 MiB chunks, so memory stays flat whatever the size.
                 sqlite_integrity(snapshot)
                 counts, migrations = sqlite_contents(snapshot)
+                self.report("Compressing (gzip) ...")
                 target = new_private_file(workdir, ".backup-", ".partial")
                 try:
                     with open(target, "wb") as raw:
@@ -345,10 +355,12 @@ class SQLiteConnector(Connector):
         # before the live database is touched.
         staged = new_private_file(live.parent, f".{live.name}.restore-", ".partial")
         try:
+            self.report(f"Staging {path.name} next to the database and checking it ...")
             decompress_to(path, compression, staged)
             sqlite_integrity(staged)
             counts, _ = sqlite_contents(staged)
             self.connection.close()
+            self.report(f"Writing it into {live} in one transaction ...")
             self._swap_in(staged, live)
         finally:
             staged.unlink(missing_ok=True)
@@ -435,6 +447,7 @@ class PostgreSQLConnector(Connector):
                 version = cursor.fetchone()[0]
                 args = [pg_dump, "--format=custom", f"--snapshot={snapshot}", "--no-owner", "--no-privileges"]
                 args += ["--compress=6" if compress else "--compress=0", f"--file={target}"]
+                self.report("Running pg_dump ...")
                 run_checked(args, env=self.env(), what="pg_dump")
                 cursor.execute("COMMIT")
             fsync_file(target)
@@ -477,6 +490,7 @@ class PostgreSQLConnector(Connector):
                 "SELECT schemaname, tablename FROM pg_catalog.pg_tables WHERE schemaname = ANY (current_schemas(false))"
             )
             existing = cursor.fetchall()
+        self.report("Replaying the archive through psql in one transaction ...")
         prelude = ["BEGIN;"]
         prelude += [f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE;' for schema, table in existing]
         producer = subprocess.Popen(  # noqa: S603
@@ -584,6 +598,7 @@ class MySQLConnector(Connector):
                     "--no-tablespaces",
                     self.database_name,
                 ]
+                self.report(f"Running {Path(dumper).name} ...")
                 stderr = new_private_file(workdir, ".dump-", ".err")
                 try:
                     with open(stderr, "wb") as err:
@@ -674,6 +689,7 @@ class MySQLConnector(Connector):
             for name in (staging, retired):
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
             cursor.execute(f"CREATE DATABASE `{staging}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            self.report(f"Loading {path.name} into the staging database {staging} ...")
             try:
                 with self.option_file(workdir) as cnf:
                     proc = subprocess.Popen(  # noqa: S603
@@ -708,6 +724,7 @@ class MySQLConnector(Connector):
                 cursor.execute(f"CREATE DATABASE `{retired}`")
                 moves = [f"`{live}`.`{t}` TO `{retired}`.`{t}`" for t in old_tables]
                 moves += [f"`{staging}`.`{t}` TO `{live}`.`{t}`" for t in new_tables]
+                self.report("Swapping the restored tables in with one RENAME TABLE ...")
                 if moves:
                     # One statement: every table moves, or none does.
                     cursor.execute("RENAME TABLE " + ", ".join(moves))

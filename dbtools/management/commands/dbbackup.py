@@ -20,7 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, choices=tuple(connections))
-        parser.add_argument("--output", type=Path, help="File or folder to write to (default: BACKUP_DIR).")
+        parser.add_argument(
+            "--output", type=Path, help="A new file, or an existing folder, to write to (default: BACKUP_DIR)."
+        )
         parser.add_argument(
             "--no-compress", action="store_false", dest="compress", help="Store the dump without compression."
         )
