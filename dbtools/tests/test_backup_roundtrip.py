@@ -267,3 +267,21 @@ class read_only:
             subprocess.run(["chattr", "-i", str(self.path)], check=True)
         else:
             self.path.chmod(0o700)
+
+
+def test_output_names_the_file_and_never_overwrites(live, tmp_path):
+    target = tmp_path / "elsewhere" / "nightly.dump"
+    target.parent.mkdir()
+    result = live.ok("dbbackup", "--output", str(target))
+    assert target.exists()
+    assert live.manifest(target)["file"] == "nightly.dump"
+    assert str(target) in result.stdout
+    before = target.read_bytes()
+    again = live.manage("dbbackup", "--output", str(target))
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+    assert target.read_bytes() == before
+    # A folder: a generated name inside it.
+    live.ok("dbbackup", "--output", str(target.parent))
+    assert len([p for p in target.parent.iterdir() if not p.name.endswith(".json")]) == 2
+    live.ok("dbrestore", "--noinput", "--input", str(target))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from dbtools.tests.backup_support import MANAGE, sqlite_database
+from dbtools.tests.backup_support import MANAGE, base_env, manage, sqlite_database
 
 WRITER = r"""
 import os, sqlite3, sys
@@ -139,3 +139,10 @@ def test_a_restore_killed_midway_leaves_the_old_or_the_new_database_whole(tmp_pa
         "dbrestore", "--noinput", "--input", sorted(p.name for p in live.backups() if "pre-restore" not in p.name)[0]
     )
     assert live.query("SELECT COUNT(*) FROM posts_post") == [(40000,)]
+
+
+def test_an_in_memory_database_is_refused_with_a_clear_error(tmp_path):
+    result = manage(base_env(DATABASE_URL="sqlite://:memory:", BACKUP_DIR=str(tmp_path)), "dbbackup")
+    assert result.returncode != 0
+    assert "in-memory SQLite database" in result.stderr
+    assert list(tmp_path.iterdir()) == []
