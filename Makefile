@@ -17,6 +17,7 @@ help:
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
+	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -55,7 +55,7 @@ class Dump:
     notes: list[str] = field(default_factory=list)
 
 
-# --- small helpers shared by the connectors ----------------------------------
+# --- small pieces shared by the connectors -----------------------------------
 
 
 class HashingWriter:
