@@ -154,6 +154,16 @@ def run_checked(args: list[str], *, env: dict[str, str] | None = None, what: str
         raise BackupError(f"{what} failed: {message}")
 
 
+def dq(name: str) -> str:
+    """An SQL identifier in double quotes (SQLite, PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def bq(name: str) -> str:
+    """An identifier in backquotes (MariaDB/MySQL)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def latest_migrations(rows: list[tuple[str, str]]) -> dict[str, str]:
     """``rows`` are (app, name) ordered by id: the last one per app wins."""
     latest: dict[str, str] = {}
@@ -250,7 +260,7 @@ def sqlite_contents(path: Path) -> tuple[dict[str, int], dict[str, str]]:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
             )
         ]
-        counts = {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in sorted(names)}  # noqa: S608
+        counts = {name: conn.execute(f"SELECT COUNT(*) FROM {dq(name)}").fetchone()[0] for name in sorted(names)}  # noqa: S608
         rows = []
         if "django_migrations" in names:
             rows = conn.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
@@ -437,7 +447,7 @@ class PostgreSQLConnector(Connector):
                 names = [row[0] for row in cursor.fetchall()]
                 counts = {}
                 for name in sorted(names):
-                    cursor.execute(f'SELECT COUNT(*) FROM "{name}"')  # noqa: S608 (quoted identifier)
+                    cursor.execute(f"SELECT COUNT(*) FROM {dq(name)}")  # noqa: S608 (quoted identifier)
                     counts[name] = cursor.fetchone()[0]
                 rows = []
                 if "django_migrations" in names:
@@ -492,7 +502,7 @@ class PostgreSQLConnector(Connector):
             existing = cursor.fetchall()
         self.report("Replaying the archive through psql in one transaction ...")
         prelude = ["BEGIN;"]
-        prelude += [f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE;' for schema, table in existing]
+        prelude += [f"DROP TABLE IF EXISTS {dq(schema)}.{dq(table)} CASCADE;" for schema, table in existing]
         producer = subprocess.Popen(  # noqa: S603
             [pg_restore, "--no-owner", "--no-privileges", "--file=-", str(path)],
             stdout=subprocess.PIPE,
@@ -642,7 +652,7 @@ class MySQLConnector(Connector):
             names = [row[0] for row in cursor.fetchall()]
             counts = {}
             for name in sorted(names):
-                cursor.execute(f"SELECT COUNT(*) FROM `{name}`")  # noqa: S608 (quoted identifier)
+                cursor.execute(f"SELECT COUNT(*) FROM {bq(name)}")  # noqa: S608 (quoted identifier)
                 counts[name] = cursor.fetchone()[0]
             rows: list[tuple[str, str]] = []
             if "django_migrations" in names:
@@ -687,8 +697,8 @@ class MySQLConnector(Connector):
         try:
             cursor = conn.cursor()
             for name in (staging, retired):
-                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cursor.execute(f"CREATE DATABASE `{staging}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                cursor.execute(f"DROP DATABASE IF EXISTS {bq(name)}")
+            cursor.execute(f"CREATE DATABASE {bq(staging)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
             self.report(f"Loading {path.name} into the staging database {staging} ...")
             try:
                 with self.option_file(workdir) as cnf:
@@ -717,20 +727,20 @@ class MySQLConnector(Connector):
                 if proc.returncode != 0:
                     detail = b"".join(errors).decode(errors="replace").strip()
                     raise BackupError(f"Loading {path.name} failed; the live database was not touched: {detail}")
-                cursor.execute(f"SHOW FULL TABLES FROM `{staging}` WHERE Table_type = 'BASE TABLE'")
+                cursor.execute(f"SHOW FULL TABLES FROM {bq(staging)} WHERE Table_type = 'BASE TABLE'")
                 new_tables = [row[0] for row in cursor.fetchall()]
-                cursor.execute(f"SHOW FULL TABLES FROM `{live}` WHERE Table_type = 'BASE TABLE'")
+                cursor.execute(f"SHOW FULL TABLES FROM {bq(live)} WHERE Table_type = 'BASE TABLE'")
                 old_tables = [row[0] for row in cursor.fetchall()]
-                cursor.execute(f"CREATE DATABASE `{retired}`")
-                moves = [f"`{live}`.`{t}` TO `{retired}`.`{t}`" for t in old_tables]
-                moves += [f"`{staging}`.`{t}` TO `{live}`.`{t}`" for t in new_tables]
+                cursor.execute(f"CREATE DATABASE {bq(retired)}")
+                moves = [f"{bq(live)}.{bq(t)} TO {bq(retired)}.{bq(t)}" for t in old_tables]
+                moves += [f"{bq(staging)}.{bq(t)} TO {bq(live)}.{bq(t)}" for t in new_tables]
                 self.report("Swapping the restored tables in with one RENAME TABLE ...")
                 if moves:
                     # One statement: every table moves, or none does.
                     cursor.execute("RENAME TABLE " + ", ".join(moves))
             finally:
                 for name in (staging, retired):
-                    cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                    cursor.execute(f"DROP DATABASE IF EXISTS {bq(name)}")
         finally:
             conn.close()
         return self.live_row_counts()
