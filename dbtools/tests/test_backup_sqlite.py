@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from dbtools.tests.backup_support import MANAGE, base_env, manage, sqlite_database
+from dbtools.tests.backup_support import MANAGE, LiveDatabase, base_env, manage, sqlite_database
 
 WRITER = r"""
 import os, sqlite3, sys
@@ -146,3 +146,17 @@ def test_an_in_memory_database_is_refused_with_a_clear_error(tmp_path):
     assert result.returncode != 0
     assert "in-memory SQLite database" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_restore_onto_a_new_machine_creates_the_database(tmp_path):
+    live = sqlite_database(tmp_path)
+    expected = live.state()
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    target = tmp_path / "new-machine" / "db.sqlite3"
+    fresh = LiveDatabase("sqlite", f"sqlite:///{target}", live.backup_dir, sqlite_path=target)
+    fresh.ok("dbrestore", "--noinput", "--input", backup.name)
+    assert fresh.state() == expected
+    assert fresh.query("PRAGMA integrity_check") == [("ok",)]
+    # Nothing to save first: no safety backup.
+    assert fresh.backups() == [backup]
