@@ -10,7 +10,7 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean test-postgres test-mysql bench-dbcopy
+.PHONY: help run migrate test lint format clean test-postgres test-mysql bench-dbcopy bench-backup
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
+	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -92,3 +93,9 @@ bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 .PHONY: bench-search
 bench-search: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) bench/search.py
+
+# Backups on a ~1 GB SQLite file (built once in the temp folder): dbbackup vs
+# sqlite3 .backup, peak memory, writers during a backup. Serialised with the
+# other benchmarks by the lock file.
+bench-backup: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/backup.py

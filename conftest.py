@@ -12,6 +12,7 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 import django
+import pytest
 
 django.setup()
 
@@ -23,3 +24,12 @@ def pytest_report_header(config) -> str:
     from django.db import connection
 
     return f"database engine: {connection.vendor} ({connection.settings_dict['ENGINE']})"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _backups_in_a_temporary_folder(tmp_path_factory):
+    """`migrate` backs up a database that holds data first (dbtools); backups
+    taken during the tests go to a temporary folder, not the project's var/."""
+    from django.conf import settings
+
+    settings.BACKUP_DIR = tmp_path_factory.mktemp("backups")

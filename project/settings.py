@@ -139,3 +139,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 # A search considers at most this many of the most recently added matching
 # posts: the bound that keeps counts and pages cheap on a large table.
 SEARCH_MAX_RESULTS = env_int("SEARCH_MAX_RESULTS", 1000, minimum=1)
+
+# --- Database backups: dbbackup, dbrestore, listbackups, dbcleanup -----------
+# Folder for backups and their manifests (created owner-only); a relative path
+# is relative to the project folder.
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+if not BACKUP_DIR.is_absolute():
+    BACKUP_DIR = BASE_DIR / BACKUP_DIR
+# `migrate` takes a backup first when it has migrations to apply to a database holding data.
+BACKUP_BEFORE_MIGRATE = env_bool("BACKUP_BEFORE_MIGRATE", True)
+# Retention for dbcleanup and dbbackup --clean: the newest N, plus the newest of each
+# of the last D days, W weeks and M months.
+BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 10, minimum=0)
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=0)
+BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
