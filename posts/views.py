@@ -5,6 +5,7 @@ same ones); writes go through ``posts.services``."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
@@ -15,8 +16,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from posts.forms import PostForm
+from posts.forms import PostForm, SearchForm
 from posts.models import Post
+from posts.search import InvalidSearchQuery
 from posts.services import post_create, post_delete, post_update
 from project.forms import add_service_errors
 from project.pages import PageLinksMixin
@@ -25,12 +27,32 @@ POSTS_PER_PAGE = 20
 
 
 class HomeView(PageLinksMixin, ListView):
+    """The newest posts, or, with ``?q=``, the posts matching a search (the same
+    ``Post.objects.search()`` the API and the admin use)."""
+
     template_name = "posts/home.html"
     context_object_name = "posts"
     paginate_by = POSTS_PER_PAGE
 
     def get_queryset(self) -> QuerySet[Post]:
-        return Post.objects.with_author().newest_first()
+        self.search_form = SearchForm(self.request.GET)
+        self.query = ""
+        posts = Post.objects.with_author()
+        if not self.search_form.is_valid():
+            return posts.none()
+        self.query = self.search_form.cleaned_data["q"]
+        if not self.query:
+            return posts.newest_first()
+        try:
+            return posts.search(self.query)
+        except InvalidSearchQuery as exc:
+            self.search_form.add_error("q", str(exc))
+            return posts.none()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Page links keep the search: ?q=...&page=N.
+        page_query = urlencode({"q": self.query}) + "&" if self.query else ""
+        return super().get_context_data(search_form=self.search_form, query=self.query, page_query=page_query, **kwargs)
 
 
 class PostDetailView(DetailView):
