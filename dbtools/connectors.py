@@ -500,9 +500,21 @@ class PostgreSQLConnector(Connector):
                 "SELECT schemaname, tablename FROM pg_catalog.pg_tables WHERE schemaname = ANY (current_schemas(false))"
             )
             existing = cursor.fetchall()
+            # Functions the schema's migrations created (the search triggers'),
+            # which the archive creates again; those of extensions stay.
+            cursor.execute(
+                "SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) "
+                "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = ANY (current_schemas(false)) AND NOT EXISTS ("
+                "SELECT 1 FROM pg_catalog.pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+            )
+            functions = cursor.fetchall()
         self.report("Replaying the archive through psql in one transaction ...")
         prelude = ["BEGIN;"]
         prelude += [f"DROP TABLE IF EXISTS {dq(schema)}.{dq(table)} CASCADE;" for schema, table in existing]
+        prelude += [
+            f"DROP FUNCTION IF EXISTS {dq(schema)}.{dq(name)}({args}) CASCADE;" for schema, name, args in functions
+        ]
         producer = subprocess.Popen(  # noqa: S603
             [pg_restore, "--no-owner", "--no-privileges", "--file=-", str(path)],
             stdout=subprocess.PIPE,
@@ -734,16 +746,46 @@ class MySQLConnector(Connector):
                 cursor.execute(f"CREATE DATABASE {bq(retired)}")
                 moves = [f"{bq(live)}.{bq(t)} TO {bq(retired)}.{bq(t)}" for t in old_tables]
                 moves += [f"{bq(staging)}.{bq(t)} TO {bq(live)}.{bq(t)}" for t in new_tables]
+                # MariaDB refuses to move a table with triggers to another
+                # database ("Trigger in wrong schema"): the triggers (the search
+                # index's) are taken off both sides and the restored ones are
+                # created again on the live tables right after the swap. Writes
+                # in that moment run without them: one of the things MariaDB
+                # cannot make atomic (see the README).
+                new_triggers = self._take_off_triggers(cursor, staging)
+                old_triggers = self._take_off_triggers(cursor, live)
                 self.report("Swapping the restored tables in with one RENAME TABLE ...")
-                if moves:
-                    # One statement: every table moves, or none does.
-                    cursor.execute("RENAME TABLE " + ", ".join(moves))
+                try:
+                    if moves:
+                        # One statement: every table moves, or none does.
+                        cursor.execute("RENAME TABLE " + ", ".join(moves))
+                except Exception:
+                    for statement in old_triggers:
+                        cursor.execute(statement)
+                    raise
+                for statement in new_triggers:
+                    cursor.execute(statement)
             finally:
                 for name in (staging, retired):
                     cursor.execute(f"DROP DATABASE IF EXISTS {bq(name)}")
         finally:
             conn.close()
         return self.live_row_counts()
+
+    @staticmethod
+    def _take_off_triggers(cursor, database: str) -> list[str]:
+        """Drop the triggers of ``database`` and return the statements that
+        create them again on the same tables in the connection's database."""
+        cursor.execute(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s ORDER BY ACTION_ORDER",
+            [database],
+        )
+        statements = []
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"SHOW CREATE TRIGGER {bq(database)}.{bq(name)}")
+            statements.append(cursor.fetchone()[2])
+            cursor.execute(f"DROP TRIGGER {bq(database)}.{bq(name)}")
+        return statements
 
 
 CONNECTORS: dict[str, type[Connector]] = {
