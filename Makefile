@@ -10,7 +10,7 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean
+.PHONY: help run migrate test lint format clean bench-api
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
@@ -52,3 +52,10 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# REST API under load beside the peer apps (needs wrk and ../shared/bench/compare.py).
+# flock keeps benchmarks from overlapping on a shared machine.
+BENCH_COMPARE ?= ../shared/bench/compare.py
+bench-api: $(VENV)/.dev-installed
+	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
+	flock /tmp/project-bench.lock $(PY) bench/api.py --compare $(BENCH_COMPARE) $(BENCH_ARGS)

@@ -15,4 +15,4 @@ import django
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser"]
+pytest_plugins = ["project.testing.browser", "project.testing.api"]

@@ -19,7 +19,6 @@ from django.views.defaults import page_not_found
 from rest_framework import exceptions, pagination, parsers, renderers, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def _default(value: Any) -> Any:
@@ -206,6 +205,9 @@ class UserThrottle(FixedWindowThrottleMixin, throttling.UserRateThrottle):
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, plus Django's ValidationError (raised by the services) as a 400."""
+    # Imported here: rest_framework.views reads the renderer setting, which names this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
