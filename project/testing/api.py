@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from project.api import AnonThrottle, UserThrottle
 from users.models import User
 
-PASSWORD = "correct-horse-battery-42"
+PASSWORD = "correct-horse-battery-42"  # noqa: S105 (test accounts only)
 
 
 @pytest.fixture(autouse=True)
