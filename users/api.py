@@ -180,3 +180,11 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
     renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+
+
+def schema_email_is_optional_in_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular hook: answers carry ``email`` only for oneself and staff, so it is not required there."""
+    component = result.get("components", {}).get("schemas", {}).get("User")
+    if component and "email" in component.get("required", []):
+        component["required"].remove("email")
+    return result

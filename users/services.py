@@ -36,9 +36,14 @@ def user_create(*, username: str, email: str, password: str) -> User:
         errors["password"] = list(exc.messages)
     if errors:
         raise ValidationError(errors)
+    candidate.username = User.normalize_username(username)
+    # Hash before the transaction: the hasher is slow on purpose, and with
+    # BEGIN IMMEDIATE the write lock would be held for all of it.
+    candidate.set_password(password)
     try:
         with transaction.atomic():
-            return User.objects.create_user(username=username, email=email, password=password)
+            candidate.save()
+            return candidate
     except IntegrityError as exc:
         # Another sign-up with the same name or email committed between the
         # check above and this insert: the unique index decided the race.
