@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
 from django.db.models import QuerySet
@@ -174,18 +176,35 @@ class FixedWindowThrottleMixin:
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         key = f"{key}:{window}"
-        # The counter outlives its window by a little so that a late increment
-        # never recreates a key without expiry.
-        self.cache.add(key, 0, self.duration + 5)
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # Expired between add() and incr().
-            self.cache.set(key, 1, self.duration + 5)
-            count = 1
+        # The counter outlives its window by a little, so that it always expires.
+        ttl = int(self.duration) + 5
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            count = _redis_count(backend, key, ttl)
+        else:
+            self.cache.add(key, 0, ttl)
+            try:
+                count = self.cache.incr(key)
+            except ValueError:  # Expired between add() and incr().
+                self.cache.set(key, 1, ttl)
+                count = 1
         return count <= self.num_requests
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 0.0)
+
+
+def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
+    """Create-with-expiry-if-absent and increment in one round trip.
+
+    Django's add() and incr() would be three (SET NX, EXISTS, INCRBY).
+    """
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(full_key, 0, ex=ttl, nx=True)
+    pipe.incr(full_key)
+    return pipe.execute()[1]
 
 
 class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):

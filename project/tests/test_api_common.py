@@ -176,3 +176,39 @@ def test_stats_on_an_empty_database(anon_client):
     assert body["average_posts_per_user"] == 0.0
     assert body["top_authors"] == []
     assert {d["count"] for d in body["posts_per_day"]} == {0}
+
+
+def _redis_url() -> str | None:
+    import os
+    import socket
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
+    except OSError:
+        return None
+    return url
+
+
+@pytest.mark.skipif(_redis_url() is None, reason="no Redis server on 127.0.0.1:6379 (optional)")
+def test_throttle_counters_in_redis_expire_and_count(alice, settings, monkeypatch):
+    import uuid
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url(),
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "3/minute"})
+    client = client_for(alice)
+    assert [client.get("/api/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    redis = backend._cache.get_client(write=False)
+    (key,) = redis.keys(f"{settings.CACHES['default']['KEY_PREFIX']}:*throttle*")
+    assert int(redis.get(key)) == 4
+    assert 0 < redis.ttl(key) <= 65
+    redis.delete(key)
