@@ -133,6 +133,16 @@ LOGGING = {
 CACHE_URL = env_str("CACHE_URL") or env_str("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
 CACHES = {"default": cache_from_url(CACHE_URL)}
 
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as ``120/minute``; a typo stops start-up instead of failing each request."""
+    value = (env_str(name, default) or "").strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period not in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 120/minute (per second, minute, hour or day).")
+    return value
+
+
 REST_FRAMEWORK.update(
     {
         "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -150,8 +160,8 @@ REST_FRAMEWORK.update(
         "DEFAULT_THROTTLE_CLASSES": ["project.api.AnonThrottle", "project.api.UserThrottle"],
         "DEFAULT_THROTTLE_RATES": {
             # "<count>/<second|minute|hour|day>"; one fixed window per period.
-            "anon": env_str("API_THROTTLE_ANON", "120/minute"),
-            "user": env_str("API_THROTTLE_USER", "1200/minute"),
+            "anon": env_rate("API_THROTTLE_ANON", "120/minute"),
+            "user": env_rate("API_THROTTLE_USER", "1200/minute"),
         },
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "EXCEPTION_HANDLER": "project.api.exception_handler",
