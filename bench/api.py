@@ -37,6 +37,9 @@ SERVERS = {
     # Rust HTTP front, Python only for the WSGI call.
     "granian": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
     "--no-ws --log-level warning project.wsgi:application",
+    # One Python thread per worker, like gunicorn's sync workers.
+    "granian1": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
+    "--blocking-threads 1 --no-ws --log-level warning project.wsgi:application",
     "gunicorn": f"{BIN}/gunicorn -w {WORKERS} -b 127.0.0.1:{{port}} --log-level warning project.wsgi:application",
     "gthread": f"{BIN}/gunicorn -k gthread --threads 4 -w {WORKERS} -b 127.0.0.1:{{port}} --log-level warning "
     "project.wsgi:application",
@@ -63,11 +66,12 @@ def build_database(folder: Path, base_env: dict[str, str]) -> tuple[Path, str]:
         manage("seed_demo", "--users", str(USERS), "--posts", str(POSTS), "-v0", env=env)
         token = manage(
             "shell",
+            "-v0",
             "-c",
             "from rest_framework.authtoken.models import Token; from users.models import User;"
             "print(Token.objects.get_or_create(user=User.objects.filter(is_staff=False).order_by('id')[0])[0].key)",
             env=env,
-        ).strip()
+        ).split()[-1]
         # Fold the WAL into the main file so that a plain copy is the whole database.
         import sqlite3
 
