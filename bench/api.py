@@ -37,12 +37,15 @@ SERVERS = {
     # Rust HTTP front, Python only for the WSGI call.
     "granian": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
     "--no-ws --log-level warning project.wsgi:application",
-    # One Python thread per worker, like gunicorn's sync workers.
-    "granian1": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
-    "--blocking-threads 1 --no-ws --log-level warning project.wsgi:application",
-    "gunicorn": f"{BIN}/gunicorn -w {WORKERS} -b 127.0.0.1:{{port}} --log-level warning project.wsgi:application",
-    "gthread": f"{BIN}/gunicorn -k gthread --threads 4 -w {WORKERS} -b 127.0.0.1:{{port}} --log-level warning "
+    # One worker per core: fewer processes to start and to share the cores with.
+    "granian2": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {os.cpu_count() or 1} "
+    "--no-ws --log-level warning project.wsgi:application",
+    # --preload: the app is imported once, before the workers fork, so that no
+    # worker spends the first seconds of a run importing Django.
+    "gunicorn": f"{BIN}/gunicorn --preload -w {WORKERS} -b 127.0.0.1:{{port}} --log-level warning "
     "project.wsgi:application",
+    "gthread": f"{BIN}/gunicorn --preload -k gthread --threads 4 -w {WORKERS} -b 127.0.0.1:{{port}} "
+    "--log-level warning project.wsgi:application",
 }
 
 
@@ -94,7 +97,9 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", default=str(ROOT.parent / "shared" / "bench" / "compare.py"))
-    ap.add_argument("--servers", default="granian,gunicorn", help=f"comma-separated, from {', '.join(SERVERS)}")
+    ap.add_argument(
+        "--servers", default="granian,granian2,gunicorn", help=f"comma-separated, from {', '.join(SERVERS)}"
+    )
     ap.add_argument("--peers", default="flask,fastapi,drf")
     ap.add_argument("--seconds", default="6")
     ap.add_argument("--rounds", default="2")
