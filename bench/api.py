@@ -37,6 +37,10 @@ SERVERS = {
     # Rust HTTP front, Python only for the WSGI call.
     "granian": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
     "--no-ws --log-level warning project.wsgi:application",
+    # One Python thread per worker, like gunicorn's sync workers: SQLite writers
+    # then wait in the server's queue, not in SQLite's busy-timeout sleeps.
+    "granian1": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
+    "--blocking-threads 1 --no-ws --log-level warning project.wsgi:application",
     # One worker per core: fewer processes to start and to share the cores with.
     "granian2": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {os.cpu_count() or 1} "
     "--no-ws --log-level warning project.wsgi:application",
