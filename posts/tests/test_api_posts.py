@@ -3,11 +3,13 @@ from datetime import timezone as dt_timezone
 from http import HTTPStatus
 
 import pytest
+from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from posts.api import LIST_VALUES, PostSerializer, represent_rows
 from posts.models import Post
 from posts.services import post_create
+from project.api import ORJSONRenderer
 from project.testing.api import client_for, make_user
 
 pytestmark = pytest.mark.django_db
@@ -65,15 +67,10 @@ def test_detail_has_the_same_shape_as_list_rows(anon_client, alice):
 def test_fast_list_rows_equal_the_serializer_output(alice):
     for i in range(3):
         make_post(alice, f"Post {i}", "x" * (i + 1), minutes=i)
-    request = APIRequestFactory().get("/api/posts/")
-    from rest_framework.request import Request
-
-    drf_request = Request(request)
+    drf_request = Request(APIRequestFactory().get("/api/posts/"))
     posts = list(Post.objects.with_author().newest_first())
     slow = PostSerializer(posts, many=True, context={"request": drf_request}).data
     fast = represent_rows(list(Post.objects.with_author().newest_first().values(*LIST_VALUES)), drf_request)
-    from project.api import ORJSONRenderer
-
     renderer = ORJSONRenderer()
     assert renderer.render(fast) == renderer.render(slow)
 

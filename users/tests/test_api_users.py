@@ -1,10 +1,13 @@
 from http import HTTPStatus
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
 from rest_framework.request import Request
-from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.test import APIRequestFactory
 
 from posts.services import post_create
+from project.api import ORJSONRenderer
 from project.testing.api import PASSWORD, client_for, make_user
 from users.api import LIST_VALUES, UserSerializer, represent_rows
 from users.models import User
@@ -44,26 +47,15 @@ def test_list_shows_post_counts_and_email_only_to_the_owner_and_staff(anon_clien
     ]
 
 
-def test_fast_rows_equal_the_serializer_output(alice, bob):
+@pytest.mark.parametrize("viewer", ["anon", "alice", "staff"])
+def test_fast_rows_equal_the_serializer_output(viewer, alice, bob, staff):
     post_create(author=bob, title="t", body="b")
-    for viewer in (None, alice):
-        raw = APIRequestFactory().get("/api/users/")
-        if viewer:
-            force_authenticate(raw, user=viewer)
-        request = Request(raw)
-        request.user  # noqa: B018 (authenticate now)
-        if viewer is None:
-            from django.contrib.auth.models import AnonymousUser
-
-            request.user = AnonymousUser()
-        else:
-            request.user = viewer
-        users = User.objects.with_post_counts().order_by("id")
-        slow = UserSerializer(users, many=True, context={"request": request}).data
-        fast = represent_rows(list(users.values(*LIST_VALUES)), request)
-        from project.api import ORJSONRenderer
-
-        assert ORJSONRenderer().render(fast) == ORJSONRenderer().render(slow)
+    request = Request(APIRequestFactory().get("/api/users/"))
+    request.user = {"anon": AnonymousUser(), "alice": alice, "staff": staff}[viewer]
+    users = User.objects.with_post_counts().order_by("id")
+    slow = UserSerializer(users, many=True, context={"request": request}).data
+    fast = represent_rows(list(users.values(*LIST_VALUES)), request)
+    assert ORJSONRenderer().render(fast) == ORJSONRenderer().render(slow)
 
 
 def test_search_by_username(anon_client, alice, bob):
@@ -233,9 +225,16 @@ def test_session_login_works_for_the_browsable_api(client, alice):
     assert response.status_code == HTTPStatus.OK
     assert b"alice@example.com" in response.content
     # Session writes need the CSRF token, like any form post.
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     strict.login(username="alice", password=PASSWORD)
     response = strict.post("/api/posts/", {"title": "t", "body": "b"}, content_type="application/json")
     assert response.status_code == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/posts/", "/api/posts/?cursor=", "/api/users/", "/api/stats/"])
+def test_browsable_api_pages_render(client, alice, path):
+    post_create(author=alice, title="Shown in HTML", body="b")
+    client.login(username="alice", password=PASSWORD)
+    response = client.get(path, HTTP_ACCEPT="text/html")
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"].startswith("text/html")
