@@ -41,6 +41,9 @@ SERVERS = {
     # then wait in the server's queue, not in SQLite's busy-timeout sleeps.
     "granian1": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
     "--blocking-threads 1 --no-ws --log-level warning project.wsgi:application",
+    # At most two requests in Python per worker; the rest wait in granian's queue.
+    "granian-bp2": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
+    "--backpressure 2 --no-ws --log-level warning project.wsgi:application",
     # One worker per core: fewer processes to start and to share the cores with.
     "granian2": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {os.cpu_count() or 1} "
     "--no-ws --log-level warning project.wsgi:application",
