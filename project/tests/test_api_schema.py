@@ -4,6 +4,8 @@ answer conforms to the schema. In-process, through the WSGI application."""
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -27,7 +29,14 @@ def token(db, settings):
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     alice = make_user("alice")
     post_create(author=alice, title="Hello", body="World")
-    return Token.objects.create(user=alice).key
+    # Requests go straight to the WSGI app, whose request signals would close
+    # the test's database connection (PostgreSQL, MariaDB) in the middle of
+    # its transaction; Django's own test client detaches them the same way.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield Token.objects.create(user=alice).key
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 def test_the_served_schema_is_the_one_tested(anon_client):
