@@ -10,7 +10,7 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean test-postgres test-mysql bench-dbcopy bench-backup
+.PHONY: help run migrate test lint format clean test-postgres test-mysql bench-dbcopy bench-backup bench-api
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
@@ -99,3 +99,10 @@ bench-search: $(VENV)/.runtime-installed
 # other benchmarks by the lock file.
 bench-backup: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) bench/backup.py
+
+# REST API under load beside the peer apps (needs wrk and ../shared/bench/compare.py).
+# flock keeps benchmarks from overlapping on a shared machine.
+BENCH_COMPARE ?= ../shared/bench/compare.py
+bench-api: $(VENV)/.dev-installed
+	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
+	flock /tmp/project-bench.lock $(PY) bench/api.py --compare $(BENCH_COMPARE) $(BENCH_ARGS)

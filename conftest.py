@@ -16,7 +16,7 @@ import pytest
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser"]
+pytest_plugins = ["project.testing.browser", "project.testing.api"]
 
 
 def pytest_report_header(config) -> str:

@@ -77,7 +77,7 @@ def env_for(db: Path, backups: Path) -> dict[str, str]:
 def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall time (s) and peak RSS (KiB) of one child process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -95,8 +95,8 @@ def build_fixture(path: Path) -> None:
     env = env_for(partial, path.parent / "unused-backups")
     env["BACKUP_BEFORE_MIGRATE"] = "false"
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)  # noqa: S603
-    subprocess.run(  # noqa: S603
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
+    subprocess.run(
         [*manage, "seed_demo", "--users", str(USERS), "--posts", str(POSTS), "--batch-size", "20000"],
         env=env,
         cwd=ROOT,
@@ -167,9 +167,7 @@ def main() -> None:
         # Writers during a backup.
         seconds = max(3 * statistics.median(ours_times), 10)
         writers = [
-            subprocess.Popen(  # noqa: S603
-                [sys.executable, "-c", WRITER, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
-            )
+            subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
             for _ in range(options.writers)
         ]
         time.sleep(1)

@@ -29,7 +29,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_dbcopy"
 
 def manage(*args: str, database_url: str, stdin=None, stdout=None) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "benchmark-only", "DEBUG": "false"}
-    return subprocess.Popen(  # noqa: S603 (our own interpreter and manage.py)
+    return subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, stdin=stdin, stdout=stdout
     )
 

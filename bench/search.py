@@ -51,10 +51,8 @@ def build_fixture(path: Path, posts: int) -> None:
     env["DATABASE_URL"] = f"sqlite:///{tmp}"
     manage = [sys.executable, str(ROOT / "manage.py")]
     # Fixed argument lists: this interpreter and manage.py.
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)  # noqa: S603
-    subprocess.run(  # noqa: S603
-        [*manage, "seed_demo", "--users", "2000", "--posts", str(posts), "-v0"], env=env, check=True
-    )
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "seed_demo", "--users", "2000", "--posts", str(posts), "-v0"], env=env, check=True)
     # Fold the WAL back into the file so that the fixture is one file.
     import sqlite3
 
@@ -151,7 +149,7 @@ def run_child(path: Path, repeat: int, words: list[str] | None) -> dict:
     args = [sys.executable, __file__, "--child", str(path), "--repeat", str(repeat)]
     if words:
         args += ["--words", ",".join(words)]
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603 (this script, fixed args)
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not proc.stdout.strip():
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"measuring {path} failed")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Length, Trim
+from django.db.models.functions import Length, Trim, TruncDate
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
@@ -42,6 +44,45 @@ class PostQuerySet(models.QuerySet):
         Raises ``InvalidSearchQuery`` (a ValueError) for text that cannot be searched.
         """
         return search_posts(self, query, order=order)
+
+    def created_between(self, after: datetime | None = None, before: datetime | None = None) -> PostQuerySet:
+        qs = self
+        if after is not None:
+            qs = qs.filter(created_at__gte=after)
+        if before is not None:
+            qs = qs.filter(created_at__lt=before)
+        return qs
+
+    def ordered(self, by: str) -> PostQuerySet:
+        """``created_at``, ``-created_at``, ``title`` or ``-title``; id breaks ties so pages are stable."""
+        if by not in ORDERINGS:
+            raise ValueError(f"Unknown ordering {by!r}; expected one of {', '.join(ORDERINGS)}.")
+        return self.order_by(*ORDERINGS[by])
+
+    def per_day(self, *, days: int, today: date | None = None) -> list[dict]:
+        """Posts per UTC day over the last ``days`` days (today included), zero-filled: one query."""
+        today = today or timezone.now().astimezone(dt_timezone.utc).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=dt_timezone.utc)
+        counts = dict(
+            self.filter(created_at__gte=since)
+            .annotate(day=TruncDate("created_at", tzinfo=dt_timezone.utc))
+            .values("day")
+            .annotate(n=models.Count("id"))
+            .order_by()
+            .values_list("day", "n")
+        )
+        return [
+            {"date": first + timedelta(days=i), "count": counts.get(first + timedelta(days=i), 0)} for i in range(days)
+        ]
+
+
+ORDERINGS = {
+    "created_at": ("created_at", "id"),
+    "-created_at": ("-created_at", "-id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+}
 
 
 class Post(models.Model):

@@ -26,6 +26,14 @@ class UserQuerySet(models.QuerySet):
         per_user = post_model.objects.filter(author=OuterRef("pk")).order_by().values("author").annotate(n=Count("*"))
         return self.annotate(post_count=Coalesce(Subquery(per_user.values("n"), output_field=IntegerField()), Value(0)))
 
+    def matching(self, q: str) -> UserQuerySet:
+        """Users whose username contains ``q``, in any letter case."""
+        return self.filter(username__icontains=q)
+
+    def top_authors(self, limit: int) -> UserQuerySet:
+        """The ``limit`` users with the most posts, most first, ties by id."""
+        return self.with_post_counts().filter(post_count__gt=0).order_by("-post_count", "id")[:limit]
+
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
     """Creation rules for users: an email is required and stored normalised."""
