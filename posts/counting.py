@@ -46,8 +46,10 @@ def total_posts() -> int:
     return User.objects.aggregate(total=Sum("post_count"))["total"] or 0
 
 
-def count_posts(queryset: QuerySet, *, exact_up_to: int = EXACT_UP_TO) -> PostCount:
+def count_posts(queryset: QuerySet, *, exact_up_to: int | None = None) -> PostCount:
     """Count the posts ``queryset`` selects, cheaply; see the module docstring."""
+    if exact_up_to is None:
+        exact_up_to = EXACT_UP_TO
     query = queryset.query
     if not query.where and not query.is_sliced and not query.distinct:
         return PostCount(total_posts(), exact=True)
@@ -89,8 +91,15 @@ def _estimate(queryset: QuerySet, counted: int) -> int:
     if seen <= 0:
         # Over EXACT_UP_TO posts with one timestamp: nothing to extrapolate.
         return min(counted + 1, ceiling)
-    estimate = round(counted * whole / seen, -2)
-    return int(max(counted + 1, min(estimate, ceiling)))
+    # ``counted`` gaps between the newest and the boundary row span ``seen``.
+    estimate = _two_significant_digits(counted * whole / seen + 1)
+    return max(counted + 1, min(estimate, ceiling))
+
+
+def _two_significant_digits(value: float) -> int:
+    # An estimate shown as 330,000 rather than 330,412: no false precision.
+    digits = len(str(int(value)))
+    return int(round(value, -max(digits - 2, 0)))
 
 
 class PostPaginator(Paginator):

@@ -47,17 +47,21 @@ def _next_period(start: datetime, kind: str) -> datetime:
     return datetime(following.year, following.month, following.day, tzinfo=start.tzinfo)
 
 
-def periods_with_rows(queryset: QuerySet, field: str, kind: str) -> list[datetime]:
+def periods_with_rows(queryset: QuerySet, field: str, kind: str, *, earliest: datetime | None = None) -> list[datetime]:
     """Start of every ``kind`` ("year", "month" or "day") period, in the
     current time zone, holding at least one row of ``queryset``: what
-    ``queryset.datetimes(field, kind)`` returns, in one seek per period."""
+    ``queryset.datetimes(field, kind)`` returns, in one seek per period.
+    ``earliest``, when the caller already knows the first value, saves a seek."""
     if kind not in ("year", "month", "day"):
         raise ValueError(f"kind must be year, month or day, not {kind!r}")
     values = queryset.order_by(field).values_list(field, flat=True)
     found: list[datetime] = []
     lower: datetime | None = None
     while True:
-        first = (values.filter(**{f"{field}__gte": lower}) if lower is not None else values).first()
+        if earliest is not None:
+            first, earliest = earliest, None
+        else:
+            first = (values.filter(**{f"{field}__gte": lower}) if lower is not None else values).first()
         if first is None:
             return found
         start = _period_start(first, kind)
@@ -72,17 +76,16 @@ class _IndexedDates:
     def __init__(self, queryset: QuerySet, field: str) -> None:
         self._queryset = queryset
         self._field = field
+        self._earliest: datetime | None = None
 
     def aggregate(self, **_expressions) -> dict[str, datetime | None]:
-        # The tag asks for first=Min(field), last=Max(field).
+        # The tag asks for first=Min(field), last=Max(field) of this queryset.
         values = self._queryset.values_list(self._field, flat=True)
-        return {
-            "first": values.order_by(self._field).first(),
-            "last": values.order_by(f"-{self._field}").first(),
-        }
+        self._earliest = values.order_by(self._field).first()
+        return {"first": self._earliest, "last": values.order_by(f"-{self._field}").first()}
 
     def datetimes(self, field: str, kind: str) -> list[datetime]:
-        return periods_with_rows(self._queryset, field, kind)
+        return periods_with_rows(self._queryset, field, kind, earliest=self._earliest)
 
     dates = datetimes
 
