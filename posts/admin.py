@@ -42,6 +42,20 @@ class AuthorFilter(admin.SimpleListFilter):
         return queryset.filter(author_id=int(value))
 
 
+class PostChangeList(IndexFriendlyChangeList):
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        ordering = super().get_ordering(request, queryset)
+        # Sorted by author, the posts of each author come newest first, the
+        # order of the (author, created_at, id) index: the database walks
+        # users by username and each one's posts from that index, and stops
+        # after one page. Tie-broken by id alone, it sorted the whole join
+        # (all posts) first: 0.2 s at a million posts.
+        first = ordering[0] if ordering else None
+        if isinstance(first, str) and first.lstrip("-") == "author__username" and ordering[-1] in ("pk", "-pk"):
+            ordering[-1:] = ["-created_at", "-pk"]
+        return ordering
+
+
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
     list_display = ["title", "author_name", "created_at", "updated_at"]
@@ -60,6 +74,9 @@ class PostAdmin(admin.ModelAdmin):
     # and no second COUNT(*) of the whole table for "N total".
     paginator = PostPaginator
     show_full_result_count = False
+    # Facets ("Show counts") would run one COUNT per filter choice over the
+    # whole table: seconds at a million posts, on a click.
+    show_facets = admin.ShowFacets.NEVER
 
     # Saving: ModelAdmin's own path. The form runs the model's validation,
     # which checks the database constraints (title not blank, at most 200
@@ -72,7 +89,7 @@ class PostAdmin(admin.ModelAdmin):
         return post.author.username
 
     def get_changelist(self, request: HttpRequest, **kwargs):
-        return IndexFriendlyChangeList
+        return PostChangeList
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         # The one place the post search is chosen. For now Django's

@@ -54,14 +54,20 @@ def periods_with_rows(queryset: QuerySet, field: str, kind: str, *, earliest: da
     ``earliest``, when the caller already knows the first value, saves a seek."""
     if kind not in ("year", "month", "day"):
         raise ValueError(f"kind must be year, month or day, not {kind!r}")
-    values = queryset.order_by(field).values_list(field, flat=True)
     found: list[datetime] = []
     lower: datetime | None = None
     while True:
         if earliest is not None:
             first, earliest = earliest, None
+        elif lower is None:
+            first = queryset.order_by(field).values_list(field, flat=True).first()
         else:
-            first = (values.filter(**{f"{field}__gte": lower}) if lower is not None else values).first()
+            # The new lower bound goes first in the WHERE clause: given two
+            # lower bounds on one column (the seek's and a date filter's),
+            # SQLite starts its index range at the first one it reads, and
+            # would walk from the start of the filtered range on every seek.
+            seek = queryset.model._default_manager.filter(**{f"{field}__gte": lower}) & queryset
+            first = seek.order_by(field).values_list(field, flat=True).first()
         if first is None:
             return found
         start = _period_start(first, kind)

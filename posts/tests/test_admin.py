@@ -67,7 +67,8 @@ def test_the_list_pins_its_queries_and_shows_every_column(admin_client, posts, d
     [
         ("1", None),
         ("-1", None),
-        ("2", ["Mango", "cherry", "apple", "Date", "Banana"]),
+        # By author name, then each author's posts newest first.
+        ("2", ["cherry", "Mango", "Date", "apple", "Banana"]),
         ("-2", ["Banana", "Date", "apple", "cherry", "Mango"]),
         ("3", ["Mango", "apple", "Banana", "cherry", "Date"]),
         ("-3", ["Date", "cherry", "Banana", "apple", "Mango"]),
