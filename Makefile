@@ -52,3 +52,10 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# Admin pages at 1,000 and 1,000,000 posts (SQLite files built once in the
+# temp folder; the first run seeds a million posts, a few minutes). Writes
+# its table into docs/benchmarks.md. Serialised with other benchmarks.
+.PHONY: bench-admin
+bench-admin: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/admin.py --write docs/benchmarks.md
