@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet, Sum
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact
@@ -104,7 +104,14 @@ def _two_significant_digits(value: float) -> int:
 
 class PostPaginator(Paginator):
     """A paginator whose count comes from ``count_posts``; ``count_is_exact``
-    says whether the page may call it a count or must call it an estimate."""
+    says whether the page may call it a count or must call it an estimate.
+
+    A page is read in two steps: the ids of its posts, in order, then those
+    posts (with their authors) by id. The first query reads indexes only,
+    which keeps SQLite's planner on the plan that stops after one page:
+    asked for every column of posts and users at once, with no statistics
+    it sorted all posts by author name first (0.3 to 2.5 s at a million).
+    """
 
     count_is_exact = True
 
@@ -113,3 +120,13 @@ class PostPaginator(Paginator):
         result = count_posts(self.object_list)
         self.count_is_exact = result.exact
         return result.value
+
+    def page(self, number: int | str) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {post.pk: post for post in self.object_list.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)

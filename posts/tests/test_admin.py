@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
 
+from posts.admin import PostAdmin
 from posts.counting import PostCount, count_posts
 from posts.models import Post
 from posts.templatetags.admin_dates import periods_with_rows
@@ -60,6 +61,26 @@ def test_the_list_pins_its_queries_and_shows_every_column(admin_client, posts, d
     Post.objects.bulk_create(more)
     with django_assert_num_queries(8):
         admin_client.get(CHANGELIST)
+
+
+def test_a_page_of_many_reads_ids_then_rows(admin_client, posts, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(PostAdmin, "list_per_page", 2)
+    # Expect 9 queries: the 8 above, with the page read in two steps: * the
+    # ids of page 2's posts (from indexes only) * those posts and authors.
+    with django_assert_num_queries(9):
+        response = admin_client.get(CHANGELIST, {"p": 2})
+    assert titles(response) == ["Banana", "apple"]
+
+
+@pytest.mark.parametrize("order", ["1", "-1", "2", "-2", "3", "-3", "4", "-4"])
+def test_paging_through_any_sort_gives_the_whole_list_once(admin_client, posts, monkeypatch, order):
+    whole = titles(admin_client.get(CHANGELIST, {"o": order}))
+    monkeypatch.setattr(PostAdmin, "list_per_page", 2)
+    paged = []
+    for number in (1, 2, 3):
+        paged += titles(admin_client.get(CHANGELIST, {"o": order, "p": number}))
+    assert paged == whole
+    assert sorted(paged) == sorted(p.title for p in posts)
 
 
 @pytest.mark.parametrize(
