@@ -19,14 +19,17 @@ class UserQuerySet(models.QuerySet):
     def recount_posts(self) -> int:
         """Recompute ``post_count`` from the posts table; returns the number
         of users updated. Only needed after writes that bypass the triggers
-        (a PostgreSQL or MariaDB ``TRUNCATE`` of the posts table alone, or
-        a bulk load with triggers disabled)."""
-        from posts.models import Post
+        (a MariaDB/MySQL ``TRUNCATE`` of the posts table, a bulk load with
+        triggers disabled); ``manage.py recount_posts`` runs it."""
+        return self.update(post_count=real_post_count())
 
-        actual = (
-            Post.objects.filter(author=OuterRef("pk")).order_by().values("author").annotate(n=Count("*")).values("n")
-        )
-        return self.update(post_count=Coalesce(Subquery(actual), 0))
+
+def real_post_count() -> Coalesce:
+    """An expression: the number of posts of the user in the outer query."""
+    from posts.models import Post
+
+    per_author = Post.objects.filter(author=OuterRef("pk")).order_by().values("author").annotate(n=Count("*"))
+    return Coalesce(Subquery(per_author.values("n")), 0)
 
 
 class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):

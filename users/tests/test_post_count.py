@@ -3,6 +3,7 @@ number of posts after every kind of write, including those that bypass
 Django's signals and save()."""
 
 from datetime import datetime, timezone
+from io import StringIO
 
 import pytest
 from django.core import serializers
@@ -150,3 +151,15 @@ def test_with_post_counts_reads_the_column():
     user = make_user("dana")
     post_create(author=user, title="a", body="b")
     assert User.objects.with_post_counts().get(pk=user.pk).post_count == 1
+
+
+def test_the_recount_command_reports_and_repairs(alice, bob):
+    post_create(author=alice, title="a", body="b")
+    User.objects.filter(pk=bob.pk).update(post_count=5)
+    out = StringIO()
+    call_command("recount_posts", stdout=out)
+    assert "1 user(s) had a wrong count" in out.getvalue()
+    assert_in_step({"alice": 1, "bob": 0})
+    out = StringIO()
+    call_command("recount_posts", stdout=out)
+    assert "0 user(s) had a wrong count" in out.getvalue()
