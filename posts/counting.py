@@ -83,8 +83,11 @@ def _only_author(queryset: QuerySet) -> int | None:
 def _estimate(queryset: QuerySet, counted: int) -> int:
     dates = queryset.values_list("created_at", flat=True)
     newest = dates.order_by("-created_at", "-id").first()
-    boundary = dates.order_by("-created_at", "-id")[counted]
+    boundary = next(iter(dates.order_by("-created_at", "-id")[counted : counted + 1]), None)
     oldest = dates.order_by("created_at", "id").first()
+    if newest is None or boundary is None or oldest is None:
+        # Posts deleted since they were counted: what was counted stands.
+        return counted
     ceiling = total_posts()
     seen = (newest - boundary).total_seconds()
     whole = (newest - oldest).total_seconds()

@@ -85,7 +85,8 @@ def test_create_a_user_and_their_post_find_edit_delete_and_log_out(live_server, 
     page.goto(f"{base}/admin/posts/post/{post.pk}/change/")
     page.fill("#id_title", "   ")
     page.click("input[name=_save]")
-    assert page.locator(".errornote").is_visible()
+    page.locator(".errornote").wait_for()
+    assert "This field is required." in page.inner_text(".errorlist")
     post.refresh_from_db()
     assert post.title == "An edited title"
 
