@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from posts.counting import PostPaginator
 from posts.models import Post
-from project.admin_changelist import IndexFriendlyChangeList
+from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
 from users.models import User
 
 
@@ -57,7 +57,7 @@ class PostChangeList(IndexFriendlyChangeList):
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(PlainActionCheckbox, admin.ModelAdmin):
     list_display = ["title", "author_name", "created_at", "updated_at"]
     # The author's name is in the same query as the posts (one JOIN), never
     # one query per row.

@@ -11,8 +11,12 @@ an index on ``(column, id)`` reads in order, forwards or backwards.
 
 from __future__ import annotations
 
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import F, OrderBy
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 
 def _descending(part: object) -> bool | None:
@@ -33,3 +37,19 @@ class IndexFriendlyChangeList(ChangeList):
         if len(ordering) >= 2 and ordering[-1] == "-pk" and _descending(ordering[0]) is False:
             ordering[-1] = "pk"
         return ordering
+
+
+class PlainActionCheckbox:
+    """ModelAdmin mixin: the changelist's per-row selection checkbox written
+    directly, with the markup Django's widget renders. Django renders it
+    through the form template engine once per row, which was about 40% of
+    the time spent drawing a page of 100 rows."""
+
+    def action_checkbox(self, obj) -> SafeString:
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )

@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from project.admin_changelist import IndexFriendlyChangeList
+from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
 from users.models import User
 
 # How many of a user's posts their page shows; the link leads to the rest.
@@ -30,7 +30,7 @@ class UserCreationForm(AdminUserCreationForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PlainActionCheckbox, DjangoUserAdmin):
     add_form = UserCreationForm
     add_fieldsets = (
         (

@@ -276,3 +276,14 @@ def test_bad_input_is_a_form_error_and_changes_nothing(admin_client, posts, data
     response = admin_client.post(reverse("admin:posts_post_add"), form)
     assert field in response.context["adminform"].form.errors
     assert list(Post.objects.order_by("id").values_list("id", "title", "body", "author_id")) == before
+
+
+def test_the_plain_row_checkbox_is_the_markup_django_renders(posts):
+    from django.contrib import admin
+
+    from posts.admin import PostAdmin
+
+    model_admin = PostAdmin(Post, admin.site)
+    post = posts[0]
+    post.title = 'Tricky <b>"title"</b> & more'
+    assert model_admin.action_checkbox(post) == admin.ModelAdmin.action_checkbox(model_admin, post)
