@@ -17,6 +17,7 @@ help:
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
+	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
