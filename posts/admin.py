@@ -20,12 +20,19 @@ class AuthorFilter(admin.SimpleListFilter):
     title = "author"
     parameter_name = "author"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def author_id(self) -> int | None:
         value = self.value()
-        if not value or not value.isdigit():
+        # ASCII digits, and few enough to fit a 64-bit id column.
+        if value and value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
+        return None
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        author_id = self.author_id()
+        if author_id is None:
             return []
-        username = User.objects.filter(pk=value).values_list("username", flat=True).first()
-        return [(value, username)] if username is not None else []
+        username = User.objects.filter(pk=author_id).values_list("username", flat=True).first()
+        return [(self.value(), username)] if username is not None else []
 
     def has_output(self) -> bool:
         # Whenever the parameter is given: the changelist drops a filter
@@ -36,10 +43,11 @@ class AuthorFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        author_id = self.author_id()
+        if author_id is None:
             # The changelist answers with its "invalid lookup" redirect (?e=1).
             raise IncorrectLookupParameters(f"author must be a user id, not {value!r}")
-        return queryset.filter(author_id=int(value))
+        return queryset.filter(author_id=author_id)
 
 
 class PostChangeList(IndexFriendlyChangeList):
