@@ -20,6 +20,8 @@ help:
 	@echo "make format - ruff format and autofix"
 	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
+	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
@@ -106,3 +108,10 @@ BENCH_COMPARE ?= ../shared/bench/compare.py
 bench-api: $(VENV)/.dev-installed
 	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
 	flock /tmp/project-bench.lock $(PY) bench/api.py --compare $(BENCH_COMPARE) $(BENCH_ARGS)
+
+# Admin pages at 1,000 and 1,000,000 posts (SQLite files built once in the
+# temp folder; the first run seeds a million posts, a few minutes). Writes
+# its table into docs/benchmarks.md. Serialised with other benchmarks.
+.PHONY: bench-admin
+bench-admin: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/admin.py --write docs/benchmarks.md

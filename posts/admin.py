@@ -1,11 +1,111 @@
-from django.contrib import admin
+from __future__ import annotations
 
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from posts.counting import PostPaginator
 from posts.models import Post
+from posts.search import InvalidSearchQuery, search_posts_for_admin
+from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
+from users.models import User
+
+
+class AuthorFilter(admin.SimpleListFilter):
+    """``?author=<id>``: the posts of one user, as linked from the user's page.
+
+    The sidebar shows only the chosen author: Django's related-field filter
+    would load and list every user on every page of the posts list."""
+
+    title = "author"
+    parameter_name = "author"
+
+    def author_id(self) -> int | None:
+        value = self.value()
+        # ASCII digits, and few enough to fit a 64-bit id column.
+        if value and value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
+        return None
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        author_id = self.author_id()
+        if author_id is None:
+            return []
+        username = User.objects.filter(pk=author_id).values_list("username", flat=True).first()
+        return [(self.value(), username)] if username is not None else []
+
+    def has_output(self) -> bool:
+        # Whenever the parameter is given: the changelist drops a filter
+        # without output, and would then list every post for an unknown author.
+        return self.value() is not None
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        author_id = self.author_id()
+        if author_id is None:
+            # The changelist answers with its "invalid lookup" redirect (?e=1).
+            raise IncorrectLookupParameters(f"author must be a user id, not {value!r}")
+        return queryset.filter(author_id=author_id)
+
+
+class PostChangeList(IndexFriendlyChangeList):
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
+        ordering = super().get_ordering(request, queryset)
+        # Sorted by author, the posts of each author come newest first, the
+        # order of the (author, created_at, id) index: the database walks
+        # users by username and each one's posts from that index, and stops
+        # after one page. Tie-broken by id alone, it sorted the whole join
+        # (all posts) first: 0.2 s at a million posts.
+        first = ordering[0] if ordering else None
+        if isinstance(first, str) and first.lstrip("-") == "author__username" and ordering[-1] in ("pk", "-pk"):
+            ordering[-1:] = ["-created_at", "-pk"]
+        return ordering
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
-    list_display = ["title", "author", "created_at", "updated_at"]
+class PostAdmin(PlainActionCheckbox, admin.ModelAdmin):
+    list_display = ["title", "author_name", "created_at", "updated_at"]
+    # The author's name is in the same query as the posts (one JOIN), never
+    # one query per row.
     list_select_related = ["author"]
-    raw_id_fields = ["author"]
+    list_filter = [AuthorFilter, "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["title", "body", "author__username"]
+    # A select listing every user would load the whole users table into each
+    # form; the autocomplete asks for 20 matching names at a time.
+    autocomplete_fields = ["author"]
+    fields = ["author", "title", "body", "created_at", "updated_at"]
     readonly_fields = ["created_at", "updated_at"]
+    # Counts from the per-user counters or bounded counts (posts/counting.py),
+    # and no second COUNT(*) of the whole table for "N total".
+    paginator = PostPaginator
+    show_full_result_count = False
+    # Facets ("Show counts") would run one COUNT per filter choice over the
+    # whole table: seconds at a million posts, on a click.
+    show_facets = admin.ShowFacets.NEVER
+
+    # Saving: ModelAdmin's own path. The form runs the model's validation,
+    # which checks the database constraints (title not blank, at most 200
+    # characters) before writing, and the admin may change a post's author,
+    # which posts.services does not offer. The database constraints remain
+    # the last line for any other writer.
+
+    @admin.display(description="author", ordering="author__username")
+    def author_name(self, post: Post) -> str:
+        return post.author.username
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return PostChangeList
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        # The full-text search the API and the pages use (title, body, author
+        # username), not search_fields' LIKE '%term%' scan of every row.
+        # search_fields stays declared so that the changelist shows its box.
+        try:
+            return search_posts_for_admin(queryset, search_term)
+        except InvalidSearchQuery as exc:
+            self.message_user(request, f"Search: {exc}", level=messages.ERROR)
+            return queryset.none(), False

@@ -1,5 +1,14 @@
 from django.apps import AppConfig
+from django.db import connections
 from django.db.models.signals import post_migrate
+
+
+def _ensure_post_count_triggers(using: str, **kwargs) -> None:
+    # SQLite drops a table's triggers whenever a migration rebuilds that
+    # table; put them back after every migrate (a no-op when all are there).
+    from posts import triggers
+
+    triggers.ensure_installed(connections[using])
 
 
 class PostsConfig(AppConfig):
@@ -7,7 +16,8 @@ class PostsConfig(AppConfig):
     name = "posts"
 
     def ready(self) -> None:
-        post_migrate.connect(restore_search_triggers, sender=self)
+        post_migrate.connect(_ensure_post_count_triggers, sender=self, dispatch_uid="posts_post_count_triggers")
+        post_migrate.connect(restore_search_triggers, sender=self, dispatch_uid="posts_search_triggers")
 
 
 def restore_search_triggers(using: str, **kwargs) -> None:

@@ -130,7 +130,7 @@ LOGGING = {
 STATICFILES_DIRS = [BASE_DIR / "static"]
 LOGIN_URL = "users:login"
 LOGIN_REDIRECT_URL = "posts:home"
-LOGOUT_REDIRECT_URL = "posts:home"
+# The site's log-out goes home (users/urls.py); the admin's keeps its own "Logged out" page.
 
 # --- Database engines (PostgreSQL, MariaDB/MySQL) ---------------------------
 # Django cannot build the LOWER(username)/LOWER(email) unique constraints on

@@ -11,6 +11,10 @@ router = DefaultRouter()
 router.register("posts", PostViewSet, basename="post")
 router.register("users", UserViewSet, basename="user")
 
+# The admin names the project in its header and page titles.
+admin.site.site_header = "Django SQLite project administration"
+admin.site.site_title = "Django SQLite project admin"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/stats/", StatsView.as_view(), name="api-stats"),

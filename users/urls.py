@@ -17,5 +17,5 @@ urlpatterns = [
         name="login",
     ),
     # Log-out is a POST (a link or an <img> elsewhere cannot log you out).
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="posts:home"), name="logout"),
 ]

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         # After every users migration so far: on SQLite, a migration that
         # rebuilds users_user (new table, copy, rename) fails while triggers
         # that read users_user exist, so those rebuilds must come first.
-        ('users', '0003_text_length_checks'),
+        ('users', '0004_user_post_count'),
     ]
 
     operations = [
