@@ -1,0 +1,57 @@
+"""System checks for production (``manage.py check --deploy``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Warning, register
+from django.db import connections
+
+from project.serving import server_connections
+
+# SQLite's WAL-reset bug (present since 3.7.0, fixed in 3.51.3): when two
+# connections to one WAL database, in different processes or threads, write
+# and checkpoint at nearly the same moment, a checkpoint can record a wrong
+# WAL header and the database can be corrupted. Rare, but a server with
+# several workers is exactly that pattern.
+WAL_RESET_FIXED_IN = (3, 51, 3)
+
+
+def _sqlite_version() -> tuple[int, int, int]:
+    from django.db.backends.sqlite3.base import Database
+
+    return tuple(Database.sqlite_version_info)
+
+
+@register(deploy=True)
+def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    if getattr(settings, "SQLITE_WAL_RESET_RISK_ACCEPTED", False):
+        return []
+    version = _sqlite_version()
+    if version >= WAL_RESET_FIXED_IN:
+        return []
+    concurrency = server_connections()
+    if concurrency <= 1:
+        return []
+    found = []
+    for alias in connections:
+        config = connections.settings[alias]
+        if config["ENGINE"] != "django.db.backends.sqlite3" or config["NAME"] in ("", ":memory:"):
+            continue
+        if "journal_mode=wal" not in str(config.get("OPTIONS", {}).get("init_command", "")).lower():
+            continue
+        found.append(
+            Warning(
+                f"SQLite {'.'.join(map(str, version))} has the WAL-reset corruption bug (fixed in 3.51.3), and "
+                f"database '{alias}' runs in WAL mode under a server with {concurrency} connections that can write "
+                "at the same moment (WEB_CONCURRENCY x WEB_THREADS).",
+                hint=(
+                    "Use a Python whose SQLite is 3.51.3 or newer; or serve with WEB_CONCURRENCY=1 WEB_THREADS=1; "
+                    "or move to PostgreSQL; or, having read the README's 'SQLite's WAL-reset bug', set "
+                    "SQLITE_WAL_RESET_RISK_ACCEPTED=true."
+                ),
+                id="project.W001",
+            )
+        )
+    return found
