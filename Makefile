@@ -10,11 +10,12 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean
+.PHONY: help run migrate test lint format clean serve
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
+	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
 
@@ -52,3 +53,15 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+# --- Production server ---------------------------------------------------------
+# DEBUG is forced off whatever .env says; SECRET_KEY and ALLOWED_HOSTS come from
+# the environment or .env. Worker model: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+SERVE_ENV := DEBUG=false HOST=$(HOST) PORT=$(PORT)
+
+serve: $(VENV)/.runtime-installed
+	@$(SERVE_ENV) $(PY) -m project.preflight
+	$(SERVE_ENV) $(PY) manage.py check --deploy
+	$(SERVE_ENV) $(PY) manage.py migrate --noinput
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
+	$(SERVE_ENV) exec $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi

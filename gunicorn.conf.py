@@ -31,6 +31,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [-] %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
-    "loggers": {"gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False}},
+    # gunicorn's defaults refer to these two handler names; both go to stdout here.
+    "handlers": {
+        name: {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}
+        for name in ("console", "error_console")
+    },
+    "loggers": {"gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False}},
 }
+# No runtime control socket: nothing here uses it, and several servers on one
+# machine (tests, benchmarks) would otherwise share its default path.
+control_socket_disable = True

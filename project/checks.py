@@ -24,19 +24,15 @@ def _sqlite_version() -> tuple[int, int, int]:
     return tuple(Database.sqlite_version_info)
 
 
-@register(deploy=True)
-def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
-    if getattr(settings, "SQLITE_WAL_RESET_RISK_ACCEPTED", False):
-        return []
-    version = _sqlite_version()
-    if version >= WAL_RESET_FIXED_IN:
-        return []
-    concurrency = server_connections()
-    if concurrency <= 1:
+def wal_reset_warnings(
+    databases: dict[str, dict[str, Any]], *, version: tuple[int, ...], concurrency: int, accepted: bool
+) -> list[Warning]:
+    """The WAL-reset warnings for these DATABASES entries; separate from the
+    registered check so each condition can be tested on its own."""
+    if accepted or tuple(version) >= WAL_RESET_FIXED_IN or concurrency <= 1:
         return []
     found = []
-    for alias in connections:
-        config = connections.settings[alias]
+    for alias, config in databases.items():
         if config["ENGINE"] != "django.db.backends.sqlite3" or config["NAME"] in ("", ":memory:"):
             continue
         if "journal_mode=wal" not in str(config.get("OPTIONS", {}).get("init_command", "")).lower():
@@ -55,3 +51,13 @@ def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warni
             )
         )
     return found
+
+
+@register(deploy=True)
+def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    return wal_reset_warnings(
+        {alias: connections.settings[alias] for alias in connections},
+        version=_sqlite_version(),
+        concurrency=server_connections(),
+        accepted=getattr(settings, "SQLITE_WAL_RESET_RISK_ACCEPTED", False),
+    )
