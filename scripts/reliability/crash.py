@@ -97,6 +97,7 @@ def write_until_killed(
                 # The server died mid-request: not acknowledged, may or may not be stored.
                 with lock:
                     statuses["connection_error"] += 1
+                killed.wait(0.05)
                 continue
             with lock:
                 statuses[f"write_{status}"] += 1

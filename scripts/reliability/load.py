@@ -91,16 +91,18 @@ def run_load(server: Server, tokens: list[str], *, readers: int, duration: float
 
     def reader() -> None:
         nonlocal locked
-        page = 1
+        paths = ["/api/posts/", "/api/users/", "/api/posts/?page=2"]
+        n = 0
         while time.monotonic() < stop_at:
+            path = paths[n % len(paths)]
+            n += 1
             try:
-                status, data = request(server.port, "GET", f"/api/posts/?page={page}")
+                status, data = request(server.port, "GET", path)
             except OSError as exc:
                 with lock:
                     statuses["connection_error"] += 1
                     errors.append(f"read: {exc}")
                 continue
-            page = page % 5 + 1
             with lock:
                 statuses[f"read_{status}"] += 1
                 if "database is locked" in str(data):

@@ -137,6 +137,9 @@ def request(
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         raw = response.read()
+    except http.client.HTTPException as exc:
+        # A server killed mid-answer: for the caller, the same as a dropped connection.
+        raise ConnectionError(f"incomplete answer: {exc!r}") from exc
     finally:
         connection.close()
     try:
