@@ -10,7 +10,7 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean serve
+.PHONY: help run migrate test lint format clean serve bench-reliability
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
@@ -65,3 +65,10 @@ serve: $(VENV)/.runtime-installed
 	$(SERVE_ENV) $(PY) manage.py migrate --noinput
 	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
 	$(SERVE_ENV) exec $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
+
+# Load, crash and race scripts, long form (about 3 minutes; figures in docs/reliability.md).
+# Each starts its own gunicorn on a free port with a SQLite file in a temporary folder.
+bench-reliability: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.load --writers 32 --readers 8 --duration 30
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.crash --cycles 20 --writers 8
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.race --clients 50

@@ -59,6 +59,10 @@ def _reserve(keys: list[str]) -> int | None:
         spent = [row.expires_at for row in rows.values() if row.expires_at > now and row.count >= limit]
         if spent:
             return max(1, math.ceil((max(spent) - now).total_seconds()))
+        if len(rows) < len(keys):
+            # A new key is about to be stored: drop the counts whose window has
+            # passed, so the table holds only current ones (indexed, cheap).
+            LoginFailure.objects.filter(expires_at__lte=now).exclude(key__in=keys).delete()
         for key in keys:
             row = rows.get(key)
             if row is None:
@@ -85,12 +89,6 @@ def give_back(keys: list[str]) -> None:
     user_key, *other = keys
     LoginFailure.objects.filter(key=user_key).delete()
     LoginFailure.objects.filter(key__in=other, count__gt=0).update(count=F("count") - 1)
-
-
-def clear_expired() -> int:
-    """Delete counts whose window has passed; returns how many."""
-    deleted, _ = LoginFailure.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted
 
 
 class LockoutBackend(ModelBackend):

@@ -107,3 +107,10 @@ def test_authenticate_without_a_request_still_counts_the_username(staff):
         assert authenticate(username="alice", password="wrong") is None
     assert authenticate(username="alice", password=PASSWORD) is None
     assert LoginFailure.objects.get(key="user:alice").count == 5
+
+
+def test_counts_whose_window_has_passed_are_removed_when_new_ones_arrive(client, staff):
+    admin_login(client, "alice", "wrong", address="10.0.0.1")
+    LoginFailure.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    admin_login(client, "someone", "wrong", address="10.0.0.2")
+    assert set(LoginFailure.objects.values_list("key", "count")) == {("user:someone", 1), ("addr:10.0.0.2", 1)}
