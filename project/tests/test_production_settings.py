@@ -20,7 +20,13 @@ PRODUCTION_ENV = {
 
 
 def run_manage(tmp_path, *args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECURE_SSL_REDIRECT", "STATIC_MANIFEST", "DEBUG"}}
+    # A production environment: none of the test run's switches (the browser
+    # fixture's DJANGO_ALLOW_ASYNC_UNSAFE would itself fail --deploy).
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECURE_SSL_REDIRECT", "STATIC_MANIFEST", "DEBUG"} and not k.startswith("DJANGO_")
+    }
     clean.update({"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "VAR_DIR": str(tmp_path), **env})
     return subprocess.run(
         [sys.executable, *args], cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
