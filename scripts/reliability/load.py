@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_load(server: Server, tokens: list[str], *, readers: int, duration: float) -> dict:
     statuses: Counter[str] = Counter()
     acknowledged: list[str] = []
+    write_ms: list[float] = []
     locked = 0
     errors: list[str] = []
     lock = threading.Lock()
@@ -73,6 +74,7 @@ def run_load(server: Server, tokens: list[str], *, readers: int, duration: float
         while time.monotonic() < stop_at:
             title = f"w{index}-{n}"
             n += 1
+            began = time.monotonic()
             try:
                 status, data = request(
                     server.port, "POST", "/api/posts/", {"title": title, "body": "x" * 200}, token=token
@@ -84,6 +86,7 @@ def run_load(server: Server, tokens: list[str], *, readers: int, duration: float
                 continue
             with lock:
                 statuses[f"write_{status}"] += 1
+                write_ms.append((time.monotonic() - began) * 1000)
                 if status == 201:
                     acknowledged.append(title)
                 if "database is locked" in str(data):
@@ -127,8 +130,17 @@ def run_load(server: Server, tokens: list[str], *, readers: int, duration: float
         "database_is_locked": locked,
         "writes_per_s": round(writes / elapsed, 1),
         "reads_per_s": round(reads / elapsed, 1),
+        "write_latency_ms": percentiles(write_ms),
         "first_errors": errors[:5],
     }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": round(ordered[-1], 1)}
 
 
 def check_database(db_path: Path, acknowledged: list[str]) -> dict:
