@@ -104,6 +104,7 @@ def test_security_headers_on_real_responses(client):
     assert "default-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp
     assert "script-src 'self';" in csp
+    assert "style-src 'self' 'sha256-" in csp
     assert "unsafe-inline" not in csp
     cookie = response.cookies["csrftoken"]
     assert cookie["secure"] is True
