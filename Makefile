@@ -10,14 +10,16 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean serve bench-reliability
+.PHONY: help run migrate test lint format clean serve bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
 	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS)"
+	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
+	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,3 +74,54 @@ bench-reliability: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.load --writers 32 --readers 8 --duration 30
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.crash --cycles 20 --writers 8
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.race --clients 50
+# Public pages, timed in-process on the demo data set (see docs/benchmarks.md).
+.PHONY: bench-pages
+bench-pages: $(VENV)/.runtime-installed
+	$(PY) -m project.bench.pages
+
+# --- The suite on PostgreSQL and MariaDB/MySQL --------------------------------
+# Same tests, another engine: DATABASE_URL names a database on the server and
+# pytest creates and drops test_<name> next to it. The drivers come from their
+# own requirements files; mysqlclient compiles against the MariaDB client
+# headers (Debian: apt-get install -y libmariadb-dev pkg-config gcc python3-dev).
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/project
+MYSQL_URL ?= mysql://root@127.0.0.1:3306/project
+
+$(VENV)/.postgres-installed: requirements.txt requirements-postgres.txt | $(VENV)/.dev-installed
+	$(PIP) install -r requirements-postgres.txt
+	touch $@
+
+$(VENV)/.mysql-installed: requirements.txt requirements-mysql.txt | $(VENV)/.dev-installed
+	$(PIP) install -r requirements-mysql.txt || { echo "mysqlclient failed to build: it needs the MariaDB client headers (apt-get install -y libmariadb-dev pkg-config gcc python3-dev)" >&2; exit 1; }
+	touch $@
+
+test-postgres: $(VENV)/.dev-installed $(VENV)/.postgres-installed
+	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest
+
+test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
+	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest
+
+# --- Benchmark: dbcopy vs dumpdata | loaddata (SQLite -> PostgreSQL) ----------
+# 100,000 demo posts; prints time and peak memory of both. BENCH_POSTGRES_URL
+# names the scratch target database (dropped and created again).
+bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
+	flock /tmp/project-bench.lock $(PY) bench/dbcopy.py
+
+# Search at 1,000 vs 1,000,000 posts (bench/search.py; builds its SQLite data
+# sets once in the temp folder). Serialised with the other benchmarks.
+.PHONY: bench-search
+bench-search: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/search.py
+
+# Backups on a ~1 GB SQLite file (built once in the temp folder): dbbackup vs
+# sqlite3 .backup, peak memory, writers during a backup. Serialised with the
+# other benchmarks by the lock file.
+bench-backup: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/backup.py
+
+# REST API under load beside the peer apps (needs wrk and ../shared/bench/compare.py).
+# flock keeps benchmarks from overlapping on a shared machine.
+BENCH_COMPARE ?= ../shared/bench/compare.py
+bench-api: $(VENV)/.dev-installed
+	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
+	flock /tmp/project-bench.lock $(PY) bench/api.py --compare $(BENCH_COMPARE) $(BENCH_ARGS)

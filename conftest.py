@@ -16,7 +16,24 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("STATIC_MANIFEST", "false")
 
 import django
+import pytest
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser"]
+pytest_plugins = ["project.testing.browser", "project.testing.api"]
+
+
+def pytest_report_header(config) -> str:
+    # The same suite runs on several engines; say which one this run used.
+    from django.db import connection
+
+    return f"database engine: {connection.vendor} ({connection.settings_dict['ENGINE']})"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _backups_in_a_temporary_folder(tmp_path_factory):
+    """`migrate` backs up a database that holds data first (dbtools); backups
+    taken during the tests go to a temporary folder, not the project's var/."""
+    from django.conf import settings
+
+    settings.BACKUP_DIR = tmp_path_factory.mktemp("backups")

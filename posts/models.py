@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Length, Trim
+from django.db.models.functions import Length, Trim, TruncDate
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.urls import reverse
 from django.utils import timezone
+
+from posts.search import Order, fast_count, search_posts
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 TITLE_MAX_LENGTH = 200
 
@@ -21,6 +31,58 @@ class PostQuerySet(models.QuerySet):
 
     def by_author(self, author) -> PostQuerySet:
         return self.filter(author=author)
+
+    def count(self) -> int:
+        # A search counts its matches in the search index when it can (see
+        # posts/search.py); every other queryset counts as usual.
+        fast = fast_count(self) if self._result_cache is None else None
+        return super().count() if fast is None else fast
+
+    def search(self, query: str, *, order: Order = "newest") -> PostQuerySet:
+        """Full-text search in title, body and author's username (see posts/search.py).
+
+        Raises ``InvalidSearchQuery`` (a ValueError) for text that cannot be searched.
+        """
+        return search_posts(self, query, order=order)
+
+    def created_between(self, after: datetime | None = None, before: datetime | None = None) -> PostQuerySet:
+        qs = self
+        if after is not None:
+            qs = qs.filter(created_at__gte=after)
+        if before is not None:
+            qs = qs.filter(created_at__lt=before)
+        return qs
+
+    def ordered(self, by: str) -> PostQuerySet:
+        """``created_at``, ``-created_at``, ``title`` or ``-title``; id breaks ties so pages are stable."""
+        if by not in ORDERINGS:
+            raise ValueError(f"Unknown ordering {by!r}; expected one of {', '.join(ORDERINGS)}.")
+        return self.order_by(*ORDERINGS[by])
+
+    def per_day(self, *, days: int, today: date | None = None) -> list[dict]:
+        """Posts per UTC day over the last ``days`` days (today included), zero-filled: one query."""
+        today = today or timezone.now().astimezone(dt_timezone.utc).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=dt_timezone.utc)
+        counts = dict(
+            self.filter(created_at__gte=since)
+            .annotate(day=TruncDate("created_at", tzinfo=dt_timezone.utc))
+            .values("day")
+            .annotate(n=models.Count("id"))
+            .order_by()
+            .values_list("day", "n")
+        )
+        return [
+            {"date": first + timedelta(days=i), "count": counts.get(first + timedelta(days=i), 0)} for i in range(days)
+        ]
+
+
+ORDERINGS = {
+    "created_at": ("created_at", "id"),
+    "-created_at": ("-created_at", "-id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+}
 
 
 class Post(models.Model):
@@ -63,3 +125,10 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("posts:detail", args=[self.pk])
+
+    def can_be_changed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Who may edit or delete this post: its author, or a staff member."""
+        return bool(user.is_authenticated and (user.pk == self.author_id or user.is_staff))

@@ -69,8 +69,39 @@ def database_from_url(url: str, *, base_dir: Path, conn_max_age: int) -> dict[st
         # Busy timeout, in seconds: how long a writer waits for the lock.
         options.setdefault("timeout", env_int("SQLITE_BUSY_TIMEOUT", 20, minimum=1))
     elif engine == "django.db.backends.mysql":
+        # 4-byte UTF-8: MariaDB's "utf8" is a 3-byte subset that cannot store emoji.
         options.setdefault("charset", "utf8mb4")
-        # Reject over-long strings and bad values instead of truncating them.
-        options.setdefault("init_command", "SET sql_mode='STRICT_TRANS_TABLES'")
+        options.setdefault("init_command", ";".join(mysql_session_settings()))
+        # Django's recommendation: REPEATABLE READ (the MariaDB default) makes
+        # get_or_create and friends miss rows committed by other transactions.
         options.setdefault("isolation_level", "read committed")
+        # The test database is created by Django, so it states the character set
+        # and a case-insensitive collation itself (see users migration 0002).
+        test = config.setdefault("TEST", {})
+        test.setdefault("CHARSET", MYSQL_CHARSET)
+        test.setdefault("COLLATION", MYSQL_COLLATION)
+    # PostgreSQL needs nothing beyond Django's defaults: it enforces VARCHAR
+    # lengths, builds the LOWER() unique indexes and stores timestamptz in UTC.
     return config
+
+
+# A case-insensitive collation: MariaDB's unique indexes then treat "Alice"
+# and "alice" as equal, which is how the project's case-insensitive username
+# and email rules are enforced there. It is also accent-insensitive ("José"
+# equals "Jose"), stricter than the LOWER() indexes on SQLite and PostgreSQL.
+MYSQL_CHARSET = "utf8mb4"
+MYSQL_COLLATION = "utf8mb4_unicode_ci"
+
+
+def mysql_session_settings() -> list[str]:
+    """Statements run on every new MariaDB/MySQL connection."""
+    return [
+        # Strict mode: an over-long string or a bad date is an error, not a
+        # silent truncation or a zero date. Set per session so that a server
+        # configured otherwise cannot weaken it.
+        "SET sql_mode='STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+        # Django stores UTC in DATETIME columns; a session in UTC keeps NOW()
+        # and the server's own conversions in agreement with it whatever the
+        # server's system time zone is.
+        "SET time_zone='+00:00'",
+    ]

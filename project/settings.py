@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from project.cache import cache_from_url
 from project.db import database_from_url
 from project.env import env_bool, env_choice, env_int, env_list, env_str, load_env_file
 
@@ -40,6 +41,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "users",
     "posts",
     "dbtools",
@@ -114,8 +118,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# REST_FRAMEWORK is completed in the "REST API" block at the end of this file.
 REST_FRAMEWORK = {
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "project.api.PageOrCursorPagination",
     "PAGE_SIZE": 20,
 }
 
@@ -219,3 +224,98 @@ LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [
 LOGGING["handlers"]["stdout"]["filters"] = ["request_id"]
 # 4xx answers are already in the request line; keep django.request for 5xx tracebacks.
 LOGGING["loggers"] = {"django.request": {"level": "ERROR"}}
+# --- Public pages ------------------------------------------------------------
+# Site CSS lives in the top-level static/ folder (no CDN: the site works offline).
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "users:login"
+LOGIN_REDIRECT_URL = "posts:home"
+LOGOUT_REDIRECT_URL = "posts:home"
+
+# --- Database engines (PostgreSQL, MariaDB/MySQL) ---------------------------
+# Django cannot build the LOWER(username)/LOWER(email) unique constraints on
+# MariaDB (check models.W044); users migration 0002 enforces the same rule
+# there through the columns' case-insensitive collation, so the warning is
+# answered, not ignored.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W044"]
+
+# --- Full-text search of posts (posts/search.py) ----------------------------
+# A search considers at most this many of the most recently added matching
+# posts: the bound that keeps counts and pages cheap on a large table.
+SEARCH_MAX_RESULTS = env_int("SEARCH_MAX_RESULTS", 1000, minimum=1)
+
+# --- Database backups: dbbackup, dbrestore, listbackups, dbcleanup -----------
+# Folder for backups and their manifests (created owner-only); a relative path
+# is relative to the project folder.
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+if not BACKUP_DIR.is_absolute():
+    BACKUP_DIR = BASE_DIR / BACKUP_DIR
+# `migrate` takes a backup first when it has migrations to apply to a database holding data.
+BACKUP_BEFORE_MIGRATE = env_bool("BACKUP_BEFORE_MIGRATE", True)
+# Retention for dbcleanup and dbbackup --clean: the newest N, plus the newest of each
+# of the last D days, W weeks and M months.
+BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 10, minimum=0)
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=0)
+BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
+
+
+# --- REST API ----------------------------------------------------------------
+# Throttle counters and other shared state live in Django's cache, which every
+# server process must share: Redis when CACHE_URL (or REDIS_URL) is set, else a
+# file-based cache under VAR_DIR that needs nothing but Python.
+CACHE_URL = env_str("CACHE_URL") or env_str("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
+CACHES = {"default": cache_from_url(CACHE_URL)}
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as ``120/minute``; a typo stops start-up instead of failing each request."""
+    value = (env_str(name, default) or "").strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period not in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 120/minute (per second, minute, hour or day).")
+    return value
+
+
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.TokenAuthentication",
+            # Session log-in, for the browsable API.
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+        "DEFAULT_RENDERER_CLASSES": ["project.api.ORJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+        "DEFAULT_PARSER_CLASSES": [
+            "project.api.ORJSONParser",
+            "rest_framework.parsers.FormParser",
+            "rest_framework.parsers.MultiPartParser",
+        ],
+        "DEFAULT_THROTTLE_CLASSES": ["project.api.AnonThrottle", "project.api.UserThrottle"],
+        "DEFAULT_THROTTLE_RATES": {
+            # "<count>/<second|minute|hour|day>"; one fixed window per period.
+            "anon": env_rate("API_THROTTLE_ANON", "120/minute"),
+            "user": env_rate("API_THROTTLE_USER", "1200/minute"),
+        },
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "EXCEPTION_HANDLER": "project.api.exception_handler",
+        # Throttling counts the client's address: REMOTE_ADDR, or the address that many proxies in front
+        # of the server wrote into X-Forwarded-For. Unset, a client could spoof X-Forwarded-For.
+        "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
+    }
+)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Posts and users API",
+    "DESCRIPTION": "Posts written by users. Token or session authentication; page-number or cursor pagination.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs UI loads its JavaScript and CSS from this site's static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "users.api.schema_email_is_optional_in_answers",
+    ],
+}

@@ -26,9 +26,15 @@ def user_create(*, username: str, email: str, password: str) -> User:
     email = User.objects.normalize_email(email)
     candidate = User(username=username, email=email)
     errors: dict[str, list[str]] = {}
-    if _taken("username", username):
+    # The model fields' own validators (username characters, lengths, email
+    # syntax): a form or serializer may not have run them.
+    try:
+        candidate.clean_fields(exclude=[f.name for f in User._meta.fields if f.name not in {"username", "email"}])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "username" not in errors and _taken("username", username):
         errors["username"] = ["A user with that username already exists."]
-    if _taken("email", email):
+    if "email" not in errors and _taken("email", email):
         errors["email"] = ["A user with that email address already exists."]
     try:
         validate_password(password, user=candidate)
@@ -36,9 +42,14 @@ def user_create(*, username: str, email: str, password: str) -> User:
         errors["password"] = list(exc.messages)
     if errors:
         raise ValidationError(errors)
+    candidate.username = User.normalize_username(username)
+    # Hash before the transaction: the hasher is slow on purpose, and with
+    # BEGIN IMMEDIATE the write lock would be held for all of it.
+    candidate.set_password(password)
     try:
         with transaction.atomic():
-            return User.objects.create_user(username=username, email=email, password=password)
+            candidate.save()
+            return candidate
     except IntegrityError as exc:
         # Another sign-up with the same name or email committed between the
         # check above and this insert: the unique index decided the race.
@@ -46,3 +57,51 @@ def user_create(*, username: str, email: str, password: str) -> User:
         raise ValidationError(
             {field: [f"A user with that {field.replace('email', 'email address')} already exists."]}
         ) from exc
+
+
+def _taken_by_other(field: str, value: str, user: User) -> bool:
+    return User.objects.alias(folded=Lower(field)).filter(folded=Lower(Value(value))).exclude(pk=user.pk).exists()
+
+
+def user_update(
+    *, user: User, username: str | None = None, email: str | None = None, password: str | None = None
+) -> User:
+    """Change a user's own username, email or password, with the sign-up rules.
+
+    Only these three fields: staff and superuser flags, groups and permissions
+    are never changed here.
+    """
+    errors: dict[str, list[str]] = {}
+    if username is not None and _taken_by_other("username", username, user):
+        errors["username"] = ["A user with that username already exists."]
+    if email is not None:
+        email = User.objects.normalize_email(email)
+        if _taken_by_other("email", email, user):
+            errors["email"] = ["A user with that email address already exists."]
+    if username is not None:
+        user.username = username
+    if email is not None:
+        user.email = email
+    if password is not None:
+        try:
+            validate_password(password, user=user)
+        except ValidationError as exc:
+            errors["password"] = list(exc.messages)
+    if errors:
+        user.refresh_from_db()
+        raise ValidationError(errors)
+    if password is not None:
+        user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        user.refresh_from_db()
+        raise ValidationError({"__all__": ["That username or email address was taken meanwhile."]}) from exc
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete a user and, by cascade, their posts and token."""
+    user.delete()

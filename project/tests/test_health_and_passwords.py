@@ -65,7 +65,12 @@ def test_healthz_refuses_writes(client):
 
 
 @pytest.mark.django_db
-def test_new_passwords_use_argon2_and_old_hashes_are_upgraded_at_log_in(client):
+def test_new_passwords_use_argon2_and_old_hashes_are_upgraded_at_log_in(client, settings):
+    # Other fixtures swap in a fast hasher for speed; this test needs the configured list.
+    import project.settings as configured
+
+    settings.PASSWORD_HASHERS = configured.PASSWORD_HASHERS
+    assert configured.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     fresh = User.objects.create_user(username="dave", email="dave@example.com", password="a-long-passphrase-1")
     assert fresh.password.startswith("argon2$")
     old = User.objects.create_user(username="erin", email="erin@example.com")

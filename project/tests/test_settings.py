@@ -87,3 +87,15 @@ def test_env_file_fills_gaps_but_never_overrides_the_environment(tmp_path, monke
     env_file.write_text("NOT A PAIR\n")
     with pytest.raises(ImproperlyConfigured, match=":1: expected KEY=VALUE"):
         load_env_file(env_file)
+
+
+def test_a_bad_throttle_rate_stops_start_up(tmp_path):
+    result = start_django(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", API_THROTTLE_USER="lots")
+    assert result.returncode != 0
+    assert "API_THROTTLE_USER='lots' is not a rate" in result.stderr
+
+
+def test_a_bad_cache_url_stops_start_up(tmp_path):
+    result = start_django(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", CACHE_URL="memcached://x")
+    assert result.returncode != 0
+    assert "CACHE_URL='memcached://x'" in result.stderr

@@ -34,3 +34,14 @@ def test_a_lost_race_is_a_validation_error_not_an_integrity_error(monkeypatch):
         user_create(username="bob", email="Alice@example.com", password="correct-horse-42")
     assert not isinstance(excinfo.value, IntegrityError)
     assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "field"),
+    [("bad name!", "ok@example.com", "username"), ("x" * 151, "ok@example.com", "username"), ("ok", "nope", "email")],
+)
+def test_field_validators_run_even_without_a_form(username, email, field):
+    with pytest.raises(ValidationError) as excinfo:
+        user_create(username=username, email=email, password="correct-horse-42")
+    assert field in excinfo.value.message_dict
+    assert User.objects.count() == 0

@@ -1,5 +1,3 @@
-# Needs the REST API (its docs at /api/docs/, served by SpectacularSwaggerSplitView):
-# not collected until then; rename to test_browser_api_docs.py when the API is part of the project.
 """The API docs render under the site's Content-Security-Policy."""
 
 import pytest

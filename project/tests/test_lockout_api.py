@@ -1,5 +1,3 @@
-# Needs the REST API (POST /api/users/, /api/auth/token/, /api/posts/): not
-# collected until then; rename to test_lockout_api.py when the API is part of the project.
 """The lockout on the API's token endpoint: JSON 429 with Retry-After."""
 
 from http import HTTPStatus

@@ -1,5 +1,3 @@
-# Needs the REST API (POST /api/users/, /api/auth/token/, /api/posts/): not
-# collected until then; rename to test_reliability_scripts.py when the API is part of the project.
 """The load, crash and race scripts in their short form: real gunicorn (two
 worker processes), a SQLite file in a temporary folder, real HTTP. Their long
 form (the figures in docs/reliability.md) is `make bench-reliability`."""

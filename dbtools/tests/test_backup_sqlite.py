@@ -1,0 +1,162 @@
+"""SQLite-specific guarantees, on real files and real processes: a backup
+taken under continuous writes, a restore over a live -wal, a restore killed
+midway. These run whatever DATABASE_URL says: they make their own files."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from dbtools.tests.backup_support import MANAGE, LiveDatabase, base_env, manage, sqlite_database
+
+WRITER = r"""
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
+conn.execute("CREATE TABLE IF NOT EXISTS ledger_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+conn.execute("CREATE TABLE IF NOT EXISTS ledger_b (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+print("ready", flush=True)
+n = errors = 0
+while True:
+    try:
+        # Two tables written in one transaction: a consistent copy has as
+        # many rows in each.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO ledger_a (n) VALUES (?)", (n,))
+        conn.execute("INSERT INTO ledger_b (n) VALUES (?)", (n,))
+        conn.execute("COMMIT")
+        n += 1
+    except sqlite3.Error as exc:
+        errors += 1
+        print("error", exc, file=sys.stderr, flush=True)
+    if n % 50 == 0 and os.path.exists(sys.argv[2]):
+        break
+print(n, errors, flush=True)
+"""
+
+
+def test_backup_under_continuous_writes_is_consistent_and_restorable(tmp_path):
+    live = sqlite_database(tmp_path, users=50, posts=3000)
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(live.sqlite_path), str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    result = live.ok("dbbackup")
+    time.sleep(0.3)
+    stop.touch()
+    out, err = writer.communicate(timeout=60)
+    written, errors = (int(x) for x in out.split())
+    assert errors == 0, err
+    (path,) = live.backups()
+    counts = live.manifest(path)["row_counts"]
+    # Writes went on before, during and after the backup; the copy holds a
+    # moment between the first and the last write, with both tables equal.
+    assert 0 < counts["ledger_a"] < written
+    assert counts["ledger_a"] == counts["ledger_b"]
+    assert "Backup written" in result.stdout
+
+    # Restored into a fresh database, it passes integrity_check and holds
+    # exactly the rows the manifest promised.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    other = sqlite_database(fresh, users=0)
+    other.backup_dir = live.backup_dir
+    other.ok("dbrestore", "--noinput", "--input", str(path))
+    assert other.query("PRAGMA integrity_check") == [("ok",)]
+    assert other.query("SELECT COUNT(*) FROM ledger_a") == [(counts["ledger_a"],)]
+    assert other.query("SELECT COUNT(*) FROM ledger_b") == [(counts["ledger_a"],)]
+    assert other.query("SELECT COUNT(*) FROM posts_post") == [(3000,)]
+
+
+def test_restore_over_a_live_wal_gives_exactly_the_backup_rows(tmp_path):
+    """django-dbbackup's bug: the file is overwritten while a -wal full of
+    newer committed pages sits beside it, and SQLite replays them onto the
+    restored file. Here a connection keeps a -wal of committed but never
+    checkpointed changes open during the restore."""
+    live = sqlite_database(tmp_path)
+    backed_up = live.state()
+    live.ok("dbbackup")
+    holder = sqlite3.connect(live.sqlite_path, isolation_level=None)
+    holder.execute("PRAGMA wal_autocheckpoint=0")
+    holder.execute("DELETE FROM posts_post WHERE id > 50")
+    holder.execute("UPDATE users_user SET username = username || '-renamed'")
+    wal = live.sqlite_path.with_name(live.sqlite_path.name + "-wal")
+    assert wal.stat().st_size > 0
+    assert live.state() != backed_up
+
+    live.ok("dbrestore", "--noinput")
+
+    assert live.state() == backed_up
+    assert live.query("PRAGMA integrity_check") == [("ok",)]
+    # The connection that was open all along sees the restored data too,
+    # instead of going on writing into a file swapped out from under it.
+    assert holder.execute("SELECT COUNT(*) FROM posts_post").fetchone() == (200,)
+    holder.execute(
+        "INSERT INTO posts_post (author_id, title, body, created_at, updated_at) "
+        "VALUES (1, 'after', 'b', '2024-01-01', '2024-01-01')"
+    )
+    holder.close()
+    assert live.query("SELECT COUNT(*) FROM posts_post") == [(201,)]
+    assert live.query("PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_restore_killed_midway_leaves_the_old_or_the_new_database_whole(tmp_path):
+    live = sqlite_database(tmp_path, users=200, posts=40000)
+    live.ok("dbbackup")
+    live.execute("DELETE FROM posts_post WHERE id > 100")
+    old_rows = live.query("SELECT COUNT(*) FROM posts_post")[0][0]
+    wal = live.sqlite_path.with_name(live.sqlite_path.name + "-wal")
+
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "dbrestore", "--noinput"],
+        env=live.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    killed_midway = False
+    deadline = time.monotonic() + 120
+    # Kill it while it writes the restored pages into the live database's log.
+    while time.monotonic() < deadline and proc.poll() is None:
+        if wal.exists() and wal.stat().st_size > 2 * 1024 * 1024:
+            proc.send_signal(signal.SIGKILL)
+            killed_midway = True
+            break
+        time.sleep(0.002)
+    proc.wait()
+    assert killed_midway, "the restore finished before it could be killed; make the database bigger"
+
+    assert live.query("PRAGMA integrity_check") == [("ok",)]
+    assert live.query("SELECT COUNT(*) FROM posts_post") in ([(old_rows,)], [(40000,)])
+    # And the next restore completes.
+    live.ok(
+        "dbrestore", "--noinput", "--input", sorted(p.name for p in live.backups() if "pre-restore" not in p.name)[0]
+    )
+    assert live.query("SELECT COUNT(*) FROM posts_post") == [(40000,)]
+
+
+def test_an_in_memory_database_is_refused_with_a_clear_error(tmp_path):
+    result = manage(base_env(DATABASE_URL="sqlite://:memory:", BACKUP_DIR=str(tmp_path)), "dbbackup")
+    assert result.returncode != 0
+    assert "in-memory SQLite database" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_restore_onto_a_new_machine_creates_the_database(tmp_path):
+    live = sqlite_database(tmp_path)
+    expected = live.state()
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    target = tmp_path / "new-machine" / "db.sqlite3"
+    fresh = LiveDatabase("sqlite", f"sqlite:///{target}", live.backup_dir, sqlite_path=target)
+    fresh.ok("dbrestore", "--noinput", "--input", backup.name)
+    assert fresh.state() == expected
+    assert fresh.query("PRAGMA integrity_check") == [("ok",)]
+    # Nothing to save first: no safety backup.
+    assert fresh.backups() == [backup]

@@ -1,0 +1,240 @@
+"""Project-wide REST API glue: JSON renderer and parser, pagination,
+throttling, the exception handler and the JSON 404 for unknown API paths.
+The endpoints themselves live in ``posts/api.py`` and ``users/api.py``; the
+router is in ``project/urls.py``."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import InvalidPage
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from rest_framework import exceptions, pagination, parsers, renderers, throttling
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+
+def _default(value: Any) -> Any:
+    # orjson handles str/int/dict/list subclasses, datetimes and UUIDs itself;
+    # lazy translation strings and decimals are all that is left in practice.
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+class ORJSONRenderer(renderers.JSONRenderer):
+    """JSON through orjson: several times faster than the standard library for
+    a page of posts. Datetimes come out in DRF's own format (ISO 8601, "Z")."""
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class ORJSONParser(parsers.BaseParser):
+    """JSON request bodies, size-capped.
+
+    DRF reads the body stream itself, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    never sees a JSON body; the cap is applied here (413). orjson also refuses
+    invalid UTF-8 and lone surrogates, which would otherwise reach the
+    database driver and fail there.
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
+
+
+class PageOrCursorPagination(pagination.PageNumberPagination):
+    """``?page=N&page_size=K`` by default; cursor pagination when ``?cursor=`` is present.
+
+    Page numbers answer ``{count, next, previous, results}``: one COUNT(*) and
+    one page query, but the OFFSET grows with depth. A cursor (``?cursor=`` is
+    the first page, ``next`` carries the token) answers ``{next, previous,
+    results}`` newest first, from the (created_at, id) index, at the same cost
+    at any depth and without the COUNT.
+    """
+
+    page_size = settings.REST_FRAMEWORK.get("PAGE_SIZE", 20)
+    # Clients choose the page size with ?page_size=, capped (not refused) at 100.
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    cursor_query_param = "cursor"
+
+    def _cursor_paginator(self, view: Any) -> pagination.CursorPagination:
+        paginator = pagination.CursorPagination()
+        paginator.page_size = self.page_size
+        paginator.page_size_query_param = self.page_size_query_param
+        paginator.max_page_size = self.max_page_size
+        # Views name their keyset ordering; it must match an index and be unique.
+        paginator.ordering = getattr(view, "cursor_ordering", ("-created_at", "-id"))
+        return paginator
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
+        self.cursor_paginator = None
+        if self.cursor_query_param in request.query_params:
+            self.cursor_paginator = self._cursor_paginator(view)
+            return self.cursor_paginator.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def paginate_rows(self, queryset: QuerySet, request: Request, view: Any, fields: tuple[str, ...]) -> list[dict]:
+        """Like paginate_queryset, but the page is ``values(*fields)`` dicts.
+
+        The COUNT(*) runs on ``queryset`` itself, which (select_related aside,
+        which COUNT ignores) has no joins, so it is answered from an index; a
+        ``values()`` queryset naming a related column would drag its join
+        into the COUNT. Only the page query selects ``fields``.
+        """
+        self.cursor_paginator = None
+        if self.cursor_query_param in request.query_params:
+            self.cursor_paginator = self._cursor_paginator(view)
+            return self.cursor_paginator.paginate_queryset(queryset.values(*fields), request, view)
+        self.request = request
+        paginator = self.django_paginator_class(queryset, self.get_page_size(request))
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            raise exceptions.NotFound(self.invalid_page_message.format(page_number=page_number, message=exc)) from exc
+        if paginator.num_pages > 1 and self.template is not None:
+            self.display_page_controls = True
+        return list(self.page.object_list.values(*fields))
+
+    def get_paginated_response(self, data: Any) -> Response:
+        if self.cursor_paginator is not None:
+            return self.cursor_paginator.get_paginated_response(data)
+        return super().get_paginated_response(data)
+
+    def get_html_context(self) -> dict:
+        if self.cursor_paginator is not None:
+            return self.cursor_paginator.get_html_context()
+        return super().get_html_context()
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        described = super().get_paginated_response_schema(schema)
+        # "count" is absent from cursor pages.
+        described["required"] = ["results"]
+        described["properties"]["count"]["description"] = "Total number of items (page-number pagination only)."
+        return described
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Cursor pagination: empty for the first page, then the token from `next`.",
+                "schema": {"type": "string"},
+            },
+        ]
+
+
+class FixedWindowThrottleMixin:
+    """Count requests per client in fixed windows with an atomic increment.
+
+    DRF's stock throttles keep a list of timestamps per client, read and
+    rewritten on every request: the list grows with the rate (thousands of
+    entries at high rates) and two processes can overwrite each other's
+    update. A counter per window is one add-if-absent and one increment,
+    atomic in Redis, whatever the rate.
+    """
+
+    cache_format = "throttle:%(scope)s:%(ident)s"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self.now = time.time()
+        window = int(self.now // self.duration)
+        self.window_end = (window + 1) * self.duration
+        key = f"{key}:{window}"
+        # The counter outlives its window by a little, so that it always expires.
+        ttl = int(self.duration) + 5
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            count = _redis_count(backend, key, ttl)
+        else:
+            self.cache.add(key, 0, ttl)
+            try:
+                count = self.cache.incr(key)
+            except ValueError:  # Expired between add() and incr().
+                self.cache.set(key, 1, ttl)
+                count = 1
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(self.window_end - self.now, 0.0)
+
+
+def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
+    """Create-with-expiry-if-absent and increment in one round trip.
+
+    Django's add() and incr() would be three (SET NX, EXISTS, INCRBY).
+    """
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(full_key, 0, ex=ttl, nx=True)
+    pipe.incr(full_key)
+    return pipe.execute()[1]
+
+
+class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):
+    """Anonymous clients, by address; rate from API_THROTTLE_ANON."""
+
+
+class UserThrottle(FixedWindowThrottleMixin, throttling.UserRateThrottle):
+    """Authenticated users, by user id; rate from API_THROTTLE_USER."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        # Anonymous clients are AnonThrottle's business; counting them here too
+        # would cost a second counter per request for nothing.
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return super().get_cache_key(request, view)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, plus Django's ValidationError (raised by the services) as a 400."""
+    # Imported here: rest_framework.views reads the renderer setting, which names this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail=detail)
+    return drf_exception_handler(exc, context)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A JSON 404 for unknown paths under /api/ (e.g. a non-numeric or huge id); HTML elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -1,0 +1,83 @@
+"""Fixtures for the REST API tests: users A and B, staff, their clients.
+
+Every test starts with an empty, process-local cache and throttle rates high
+enough not to interfere; the throttling tests lower them on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from project.api import AnonThrottle, UserThrottle
+from users.models import User
+
+PASSWORD = "correct-horse-battery-42"  # noqa: S105 (test accounts only)
+
+
+@pytest.fixture(autouse=True)
+def _api_isolation(settings, monkeypatch):
+    # A fast hasher: PBKDF2's deliberate slowness is for attackers, not for tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    cache.clear()
+    rates = {"anon": "100000/minute", "user": "100000/minute"}
+    monkeypatch.setattr(AnonThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", rates)
+    yield
+    cache.clear()
+
+
+def make_user(username: str, *, staff: bool = False, superuser: bool = False) -> User:
+    return User.objects.create_user(
+        username=username,
+        email=f"{username}@example.com",
+        password=PASSWORD,
+        is_staff=staff or superuser,
+        is_superuser=superuser,
+    )
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return make_user("staffer", staff=True)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def alice_client(alice) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return client_for(staff)

@@ -1,0 +1,214 @@
+import re
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from http import HTTPStatus
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+from posts.models import Post
+from posts.services import post_create
+from project.api import AnonThrottle, UserThrottle
+from project.cache import cache_from_url
+from project.testing.api import client_for, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+# --- throttling ------------------------------------------------------------
+
+
+def test_anonymous_clients_are_throttled_with_retry_after(anon_client, monkeypatch):
+    monkeypatch.setattr(AnonThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "100/minute"})
+    statuses = [anon_client.get("/api/posts/").status_code for _ in range(4)]
+    assert statuses == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
+    response = anon_client.get("/api/posts/")
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert response.json()["detail"].startswith("Request was throttled.")
+    assert Post.objects.count() == 0  # Nothing else happened.
+
+
+def test_users_are_counted_apart_from_each_other_and_from_anonymous(alice, bob, monkeypatch):
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "2/minute"})
+    monkeypatch.setattr(AnonThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "2/minute"})
+    a, b, anon = client_for(alice), client_for(bob), client_for(None)
+    assert [a.get("/api/users/").status_code for _ in range(3)] == [200, 200, 429]
+    assert [b.get("/api/users/").status_code for _ in range(3)] == [200, 200, 429]
+    assert [anon.get("/api/users/").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_counters_live_in_the_shared_cache_not_the_database(
+    alice, alice_client, django_assert_num_queries, monkeypatch
+):
+    post_create(author=alice, title="t", body="b")
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "5/minute", "user": "5/minute"})
+    # Expect 3 queries and no write: * the token * COUNT(*) * the page
+    with django_assert_num_queries(3) as captured:
+        alice_client.get("/api/posts/")
+    assert not any(q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE")) for q in captured.captured_queries)
+    keys = [k for k in cache._cache if "throttle" in k]  # LocMemCache in tests
+    assert len(keys) == 1
+    # Another process sharing the cache sees the same count: emulate by filling it.
+    (key,) = keys
+    cache.set(key.split(":", 2)[-1], 5, 60)
+    assert alice_client.get("/api/posts/").status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_token_endpoint_is_throttled_too(anon_client, monkeypatch):
+    monkeypatch.setattr(AnonThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "2/minute"})
+    statuses = [
+        anon_client.post("/api/auth/token/", {"username": "x", "password": "y"}, format="json").status_code
+        for _ in range(3)
+    ]
+    assert statuses == [HTTPStatus.BAD_REQUEST, HTTPStatus.BAD_REQUEST, HTTPStatus.TOO_MANY_REQUESTS]
+
+
+# --- cache configuration ---------------------------------------------------
+
+
+def test_cache_urls(tmp_path):
+    assert cache_from_url("redis://127.0.0.1:6379/1") == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/1",
+    }
+    assert cache_from_url(f"file://{tmp_path}/c") == {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": f"{tmp_path}/c",
+    }
+    assert (tmp_path / "c").is_dir()
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
+        cache_from_url("memcached://x")
+    with pytest.raises(ImproperlyConfigured, match="absolute path"):
+        cache_from_url("file://relative/path")
+
+
+def test_the_default_cache_is_shared_between_processes(settings):
+    # Without CACHE_URL the project uses files under VAR_DIR: every server process sees them.
+    from project.settings import CACHES
+
+    assert CACHES["default"]["BACKEND"] in {
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.redis.RedisCache",
+    }
+
+
+# --- documentation ---------------------------------------------------------
+
+
+def test_schema_and_docs_ui_from_local_static_files(anon_client):
+    schema = anon_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == HTTPStatus.OK
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/posts/",
+        "/api/posts/{id}/",
+        "/api/users/",
+        "/api/users/{id}/",
+        "/api/users/me/",
+        "/api/users/{id}/posts/",
+        "/api/stats/",
+        "/api/auth/token/",
+    ):
+        assert path in paths
+    names = {p["name"] for p in paths["/api/posts/"]["get"]["parameters"]}
+    assert names >= {"page", "page_size", "cursor", "author", "author_username", "search", "ordering"}
+    docs = anon_client.get("/api/docs/")
+    assert docs.status_code == HTTPStatus.OK
+    html = docs.content.decode()
+    assert "http://" not in html.replace("http://testserver", "")
+    assert "https://" not in html
+    assets = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    for asset in assets:
+        assert finders.find(asset), asset
+
+
+def test_unknown_api_paths_are_json_404s(anon_client):
+    response = anon_client.get("/api/nothing-here/")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_api_root_lists_the_resources(anon_client):
+    assert anon_client.get("/api/").json() == {
+        "posts": "http://testserver/api/posts/",
+        "users": "http://testserver/api/users/",
+    }
+
+
+# --- stats -------------------------------------------------------------------
+
+
+def test_stats_in_a_bounded_number_of_queries(anon_client, django_assert_num_queries):
+    today = datetime.now(dt_timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    for author, days_ago in [(alice, 0), (alice, 0), (alice, 3), (bob, 3), (bob, 45)]:
+        post = post_create(author=author, title="t", body="b")
+        Post.objects.filter(pk=post.pk).update(created_at=today - timedelta(days=days_ago))
+    # Expect 4 queries: * COUNT users * COUNT posts * top authors * posts per day
+    with django_assert_num_queries(4):
+        response = anon_client.get("/api/stats/")
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    days = body.pop("posts_per_day")
+    assert body == {
+        "user_count": 3,
+        "post_count": 5,
+        "average_posts_per_user": 1.67,
+        "top_authors": [
+            {"id": alice.pk, "username": "alice", "post_count": 3},
+            {"id": bob.pk, "username": "bob", "post_count": 2},
+        ],
+    }
+    assert len(days) == 30
+    assert days[-1] == {"date": today.date().isoformat(), "count": 2}
+    assert days[-4] == {"date": (today - timedelta(days=3)).date().isoformat(), "count": 2}
+    assert sum(d["count"] for d in days) == 4  # The 45-day-old post is outside the window.
+    assert carol.pk not in [a["id"] for a in body["top_authors"]]
+
+
+def test_stats_on_an_empty_database(anon_client):
+    body = anon_client.get("/api/stats/").json()
+    assert body["user_count"] == 0
+    assert body["average_posts_per_user"] == 0.0
+    assert body["top_authors"] == []
+    assert {d["count"] for d in body["posts_per_day"]} == {0}
+
+
+def _redis_url() -> str | None:
+    import os
+    import socket
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
+    except OSError:
+        return None
+    return url
+
+
+@pytest.mark.skipif(_redis_url() is None, reason="no Redis server on 127.0.0.1:6379 (optional)")
+def test_throttle_counters_in_redis_expire_and_count(alice, settings, monkeypatch):
+    import uuid
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url(),
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "3/minute"})
+    client = client_for(alice)
+    assert [client.get("/api/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    redis = backend._cache.get_client(write=False)
+    (key,) = redis.keys(f"{settings.CACHES['default']['KEY_PREFIX']}:*throttle*")
+    assert int(redis.get(key)) == 4
+    assert 0 < redis.ttl(key) <= 65
+    redis.delete(key)

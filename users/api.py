@@ -1,0 +1,190 @@
+"""Users over the REST API: sign-up, profiles, "me" and a user's posts.
+
+Only ``username``, ``email`` and ``password`` are ever writable; ``is_staff``,
+``is_superuser``, groups, permissions and the password hash are neither
+readable nor writable here. ``email`` is shown to the user themself and to
+staff only.
+"""
+
+from __future__ import annotations
+
+from datetime import timezone as dt_timezone
+from typing import Any
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from posts.api import PostSerializer, paginated_posts
+from posts.models import Post
+from users.models import User
+from users.services import user_create, user_delete, user_update
+
+
+class UserSerializer(serializers.ModelSerializer):
+    post_count = serializers.IntegerField(read_only=True)
+    email = serializers.EmailField(max_length=254, help_text="Shown only to the user themself and to staff.")
+    # Checked by Django's password validators in the service; stored hashed; never shown.
+    password = serializers.CharField(
+        write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
+    date_joined = serializers.DateTimeField(read_only=True, default_timezone=dt_timezone.utc)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "password", "date_joined", "post_count"]
+        # The model's case-sensitive UniqueValidator is replaced by the
+        # service's case-insensitive check (and the unique index behind it).
+        extra_kwargs = {"username": {"validators": [UnicodeUsernameValidator()]}}
+
+    def to_representation(self, instance: User) -> dict:
+        data = super().to_representation(instance)
+        if not may_see_email(self.context.get("request"), instance.pk):
+            del data["email"]
+        return data
+
+
+def may_see_email(request: Request | None, user_id: int) -> bool:
+    viewer = getattr(request, "user", None)
+    return bool(viewer and viewer.is_authenticated and (viewer.pk == user_id or viewer.is_staff))
+
+
+LIST_VALUES = ("id", "username", "email", "date_joined", "post_count")
+
+
+def represent_rows(rows: list[dict], request: Request) -> list[dict]:
+    """The list pages' shape of UserSerializer from ``values()`` rows (a test holds them equal)."""
+    viewer = request.user
+    sees_all = viewer.is_authenticated and viewer.is_staff
+    viewer_id = viewer.pk if viewer.is_authenticated else None
+    out = []
+    for row in rows:
+        item = {"id": row["id"], "username": row["username"]}
+        if sees_all or row["id"] == viewer_id:
+            item["email"] = row["email"]
+        item["date_joined"] = row["date_joined"]
+        item["post_count"] = row["post_count"]
+        out.append(item)
+    return out
+
+
+class IsSelf(permissions.BasePermission):
+    message = "You can only change your own account."
+
+    def has_object_permission(self, request: Request, view: Any, obj: User) -> bool:
+        return obj.pk == request.user.pk
+
+
+class CanDeleteUser(permissions.BasePermission):
+    """Staff delete users; only a superuser deletes a superuser."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_staff)
+
+    def has_object_permission(self, request: Request, view: Any, obj: User) -> bool:
+        return not obj.is_superuser or request.user.is_superuser
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("search", str, description="Text in the username (any case).")]),
+    posts=extend_schema(responses=PostSerializer(many=True)),
+)
+class UserViewSet(viewsets.ModelViewSet):
+    serializer_class = UserSerializer
+    lookup_value_regex = r"[0-9]{1,18}"
+    cursor_ordering = ("id",)
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        if self.action in {"update", "partial_update"}:
+            return [permissions.IsAuthenticated(), IsSelf()]
+        if self.action == "destroy":
+            return [permissions.IsAuthenticated(), CanDeleteUser()]
+        if self.action == "me":
+            return [permissions.IsAuthenticated()]
+        # list, retrieve, posts, and sign-up (create) are open to anyone.
+        return [permissions.AllowAny()]
+
+    def get_queryset(self) -> QuerySet:
+        return User.objects.with_post_counts().order_by("id")
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return PostSerializer if self.action == "posts" else UserSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.get_queryset()
+        search = request.query_params.get("search", "")
+        if search:
+            # A NUL would reach the database driver (PostgreSQL refuses it): a 400 instead.
+            if len(search) > 150 or "\x00" in search:
+                raise ValidationError({"search": ["At most 150 characters, and no NUL characters."]})
+            queryset = queryset.matching(search)
+        page = self.paginator.paginate_rows(queryset, request, self, LIST_VALUES)
+        return self.get_paginated_response(represent_rows(page, request))
+
+    def perform_create(self, serializer: UserSerializer) -> None:
+        data = serializer.validated_data
+        user = user_create(username=data["username"], email=data["email"], password=data["password"])
+        user.post_count = 0
+        serializer.instance = user
+
+    def perform_update(self, serializer: UserSerializer) -> None:
+        data = serializer.validated_data
+        user = user_update(
+            user=serializer.instance,
+            username=data.get("username"),
+            email=data.get("email"),
+            password=data.get("password"),
+        )
+        serializer.instance = self.get_queryset().get(pk=user.pk)
+
+    def perform_destroy(self, instance: User) -> None:
+        user_delete(user=instance)
+
+    @action(detail=False, methods=["get"])
+    def me(self, request: Request) -> Response:
+        """The logged-in user, with their email."""
+        user = self.get_queryset().get(pk=request.user.pk)
+        return Response(UserSerializer(user, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["get"])
+    def posts(self, request: Request, pk: str) -> Response:
+        """The user's posts, newest first, paginated like /api/posts/."""
+        user = self.get_object()
+        return paginated_posts(self, Post.objects.with_author().by_author(user).newest_first())
+
+    def get_object(self) -> User:
+        if self.action == "posts":
+            # Only existence matters here: no post count, no join.
+            self.check_object_permissions(self.request, obj := _get_user(self.kwargs["pk"]))
+            return obj
+        return super().get_object()
+
+
+def _get_user(pk: str) -> User:
+    return get_object_or_404(User.objects.only("id"), pk=pk)
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for the user's API token.
+
+    DRF's own view switches throttling off; this one keeps the API's throttles.
+    """
+
+    throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+
+
+def schema_email_is_optional_in_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular hook: answers carry ``email`` only for oneself and staff, so it is not required there."""
+    component = result.get("components", {}).get("schemas", {}).get("User")
+    if component and "email" in component.get("required", []):
+        component["required"].remove("email")
+    return result
