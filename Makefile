@@ -10,11 +10,12 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: help run migrate test lint format clean test-postgres test-mysql bench bench-dbcopy bench-backup bench-api
+.PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
+	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS)"
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
@@ -59,8 +60,27 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pages
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pages bench-reliability
 
+
+# --- Production server ---------------------------------------------------------
+# DEBUG is forced off whatever .env says; SECRET_KEY and ALLOWED_HOSTS come from
+# the environment or .env. Worker model: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+SERVE_ENV := DEBUG=false HOST=$(HOST) PORT=$(PORT)
+
+serve: $(VENV)/.runtime-installed
+	@$(SERVE_ENV) $(PY) -m project.preflight
+	$(SERVE_ENV) $(PY) manage.py check --deploy
+	$(SERVE_ENV) $(PY) manage.py migrate --noinput
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
+	$(SERVE_ENV) exec $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
+
+# Load, crash and race scripts, long form (about 3 minutes; figures in docs/reliability.md).
+# Each starts its own gunicorn on a free port with a SQLite file in a temporary folder.
+bench-reliability: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.load --writers 32 --readers 8 --duration 30
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.crash --cycles 20 --writers 8
+	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.race --clients 50
 # Public pages, timed in-process on the demo data set (see docs/benchmarks.md).
 .PHONY: bench-pages
 bench-pages: $(VENV)/.runtime-installed

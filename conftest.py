@@ -10,6 +10,10 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+# The test client speaks plain HTTP and nothing is collected into STATIC_ROOT;
+# the tests of the production settings switch these back on where they matter.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("STATIC_MANIFEST", "false")
 
 import django
 import pytest

@@ -47,16 +47,24 @@ INSTALLED_APPS = [
     "users",
     "posts",
     "dbtools",
+    "project.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [
+    # First, so every request (even a redirect to HTTPS) gets an id and a log line.
+    "project.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "project.middleware.ContentSecurityPolicyMiddleware",
+    # Static files straight after the security headers, before sessions and auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "project.middleware.ApiRequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.lockout.LockoutMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -125,6 +133,97 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
 }
 
+
+# --- Production serving and hardening -------------------------------------
+# Everything below is on when DEBUG is off; `manage.py check --deploy
+# --fail-level WARNING` is clean with these values (README, "Running in production").
+_SECURE = not DEBUG
+
+# HTTPS. Behind a proxy that terminates TLS, set TLS_PROXY=true so the
+# proxy's X-Forwarded-Proto tells Django the request was HTTPS (otherwise the
+# redirect below loops). Only do that when the proxy overwrites that header.
+if env_bool("TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SECURE)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _SECURE else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _SECURE)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _SECURE)
+SESSION_COOKIE_SECURE = _SECURE
+CSRF_COOKIE_SECURE = _SECURE
+SESSION_COOKIE_HTTPONLY = True
+# The admin's and the pages' JavaScript never read the CSRF cookie (they use
+# the form field), so it can be HttpOnly too.
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (project.middleware.ContentSecurityPolicyMiddleware):
+# directive -> sources. Everything is served by this site, nothing inline.
+# A feature that needs more adds to this dict, e.g.
+#   CONTENT_SECURITY_POLICY["img-src"].append("https://images.example")
+# or decorates its view with project.middleware.csp_update(...).
+CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    # The hash allows exactly the small <style> block of drf-spectacular's
+    # Swagger UI page (0.30.0), nothing else inline. The docs must be served by
+    # SpectacularSwaggerSplitView, whose script is a file, not inline.
+    "style-src": ["'self'", "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+
+# Static files: WhiteNoise serves STATIC_ROOT (filled by collectstatic) with
+# far-future cache headers for the hashed names. STATIC_MANIFEST=false keeps
+# plain names (tests and the development server, where nothing is collected).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATIC_MANIFEST", _SECURE)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Passwords: Argon2 first; older hashes still verify and are re-hashed with
+# Argon2 at the user's next log-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Brute-force lockout (project.lockout) for every authenticate() call.
+AUTHENTICATION_BACKENDS = ["project.lockout.LockoutBackend"]
+LOCKOUT_MAX_FAILURES = env_int("LOCKOUT_MAX_FAILURES", 5, minimum=1)
+LOCKOUT_SECONDS = env_int("LOCKOUT_SECONDS", 900, minimum=1)
+# How many reverse proxies in front append to X-Forwarded-For; 0 trusts none
+# and uses the socket's address (project.clientaddr).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# Request size limits; API requests over them get a JSON 413.
+API_PATH_PREFIX = "/api/"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE, minimum=1024)
+
+# SQLite's WAL-reset bug (project.checks): set true only after reading the README's section on it.
+SQLITE_WAL_RESET_RISK_ACCEPTED = env_bool("SQLITE_WAL_RESET_RISK_ACCEPTED", False)
+
+# Logs: one line per request from project.request, every line with its request id.
+LOGGING["filters"] = {"request_id": {"()": "project.middleware.RequestIdFilter"}}
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+LOGGING["handlers"]["stdout"]["filters"] = ["request_id"]
+# 4xx answers are already in the request line; keep django.request for 5xx tracebacks.
+LOGGING["loggers"] = {"django.request": {"level": "ERROR"}}
 # --- Public pages ------------------------------------------------------------
 # Site CSS lives in the top-level static/ folder (no CDN: the site works offline).
 STATICFILES_DIRS = [BASE_DIR / "static"]

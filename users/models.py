@@ -130,3 +130,17 @@ class User(AbstractUser):
                 if not field.primary_key and field.attname not in deferred and field.name != "post_count"
             ]
         super().save(*args, **kwargs)
+
+
+class LoginFailure(models.Model):
+    """Failed log-in attempts counted per key ("user:<name>" or "addr:<ip>") for
+    the brute-force lockout (``project.lockout``). Kept in the database rather
+    than a per-process cache so every server process sees the same count, and
+    counted with row locks so parallel attempts cannot slip past the limit."""
+
+    key = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -1,0 +1,63 @@
+"""System checks for production (``manage.py check --deploy``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Warning, register
+from django.db import connections
+
+from project.serving import server_connections
+
+# SQLite's WAL-reset bug (present since 3.7.0, fixed in 3.51.3): when two
+# connections to one WAL database, in different processes or threads, write
+# and checkpoint at nearly the same moment, a checkpoint can record a wrong
+# WAL header and the database can be corrupted. Rare, but a server with
+# several workers is exactly that pattern.
+WAL_RESET_FIXED_IN = (3, 51, 3)
+
+
+def _sqlite_version() -> tuple[int, int, int]:
+    from django.db.backends.sqlite3.base import Database
+
+    return tuple(Database.sqlite_version_info)
+
+
+def wal_reset_warnings(
+    databases: dict[str, dict[str, Any]], *, version: tuple[int, ...], concurrency: int, accepted: bool
+) -> list[Warning]:
+    """The WAL-reset warnings for these DATABASES entries; separate from the
+    registered check so each condition can be tested on its own."""
+    if accepted or tuple(version) >= WAL_RESET_FIXED_IN or concurrency <= 1:
+        return []
+    found = []
+    for alias, config in databases.items():
+        if config["ENGINE"] != "django.db.backends.sqlite3" or config["NAME"] in ("", ":memory:"):
+            continue
+        if "journal_mode=wal" not in str(config.get("OPTIONS", {}).get("init_command", "")).lower():
+            continue
+        found.append(
+            Warning(
+                f"SQLite {'.'.join(map(str, version))} has the WAL-reset corruption bug (fixed in 3.51.3), and "
+                f"database '{alias}' runs in WAL mode under a server with {concurrency} connections that can write "
+                "at the same moment (WEB_CONCURRENCY x WEB_THREADS).",
+                hint=(
+                    "Use a Python whose SQLite is 3.51.3 or newer; or serve with WEB_CONCURRENCY=1 WEB_THREADS=1; "
+                    "or move to PostgreSQL; or, having read the README's 'SQLite's WAL-reset bug', set "
+                    "SQLITE_WAL_RESET_RISK_ACCEPTED=true."
+                ),
+                id="project.W001",
+            )
+        )
+    return found
+
+
+@register(deploy=True)
+def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    return wal_reset_warnings(
+        {alias: connections.settings[alias] for alias in connections},
+        version=_sqlite_version(),
+        concurrency=server_connections(),
+        accepted=getattr(settings, "SQLITE_WAL_RESET_RISK_ACCEPTED", False),
+    )

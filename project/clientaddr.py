@@ -1,0 +1,27 @@
+"""The client's address, as far as it can be trusted.
+
+Behind ``TRUSTED_PROXY_COUNT`` reverse proxies, each appends the address it
+received the request from to ``X-Forwarded-For``; only the entries those
+proxies added can be believed. The client can put anything to the left of
+them, so rotating fake entries there changes nothing.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
+    meta = getattr(request, "META", {})
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if proxies > 0:
+        hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        # The right-most `proxies` entries were written by our proxies; the last
+        # of them is the address the outermost proxy saw: the real client.
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return meta.get("REMOTE_ADDR") or None

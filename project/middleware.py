@@ -1,0 +1,155 @@
+"""Project-wide middleware: request ids and the request log, the
+Content-Security-Policy header, and JSON answers for oversized API requests."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from project.clientaddr import client_address
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+request_logger = logging.getLogger("project.request")
+
+# An incoming X-Request-ID (from a proxy or a client) is kept only if it is
+# short and plain, so nobody can inject text into the log lines.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record, ``-`` outside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (``X-Request-ID`` on the response) and logs one
+    line per request. The line holds the path without its query string and no
+    headers or body: tokens, passwords and session ids never reach the log."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            # Django turns exceptions into 500 responses inside get_response,
+            # so a failing view is still logged below.
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            user = getattr(request, "user", None)
+            request_logger.info(
+                "%s %s %s %.1fms user=%s client=%s",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                user.pk if user is not None and user.is_authenticated else "-",
+                client_address(request) or "-",
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+def _csp_header(policy: dict[str, list[str]]) -> str:
+    return "; ".join(" ".join([directive, *sources]) for directive, sources in policy.items())
+
+
+def csp_update(**directives: list[str]) -> Callable:
+    """View decorator: add sources to the site's policy for this view only,
+    e.g. ``@csp_update(img_src=["https://img.example"])``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> HttpResponse:
+            response = view(*args, **kwargs)
+            response.csp_update = {name.replace("_", "-"): list(srcs) for name, srcs in directives.items()}
+            return response
+
+        return wrapped
+
+    return decorator
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends ``settings.CONTENT_SECURITY_POLICY`` (directive -> sources) on every
+    response that has none. Features that need more add sources to that setting
+    or use ``csp_update`` on their views."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.policy: dict[str, list[str]] = dict(settings.CONTENT_SECURITY_POLICY)
+        self.header_name = (
+            "Content-Security-Policy-Report-Only"
+            if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+            else "Content-Security-Policy"
+        )
+        self.header = _csp_header(self.policy)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header_name in response or not self.policy:
+            return response
+        extra = getattr(response, "csp_update", None)
+        if extra:
+            merged = {key: list(value) for key, value in self.policy.items()}
+            for directive, sources in extra.items():
+                merged.setdefault(directive, [])
+                merged[directive] += [s for s in sources if s not in merged[directive]]
+            response[self.header_name] = _csp_header(merged)
+        else:
+            response[self.header_name] = self.header
+        return response
+
+
+class ApiRequestLimitsMiddleware:
+    """API requests over the size limits get a JSON 4xx, never an HTML page.
+
+    DRF's JSON parser reads the request stream directly, so Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE does not protect it: the declared
+    Content-Length is checked here, before anything reads the body.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.prefix: str = settings.API_PATH_PREFIX
+        self.max_bytes: int = settings.API_MAX_BODY_BYTES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(self.prefix):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+            if length > self.max_bytes:
+                return JsonResponse(
+                    {"detail": f"Request body too large: {length} bytes; the limit is {self.max_bytes} bytes."},
+                    status=413,
+                )
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith(self.prefix):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse({"detail": f"Request body too large: {exception}"}, status=413)
+        if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+            return JsonResponse({"detail": str(exception)}, status=400)
+        return None
