@@ -335,7 +335,12 @@ return n
 def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
     """Increment the window's counter (created with an expiry if absent) in one round trip."""
     full_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(full_key, write=True)
+    # Django's get_client() builds a new Redis client object on every call; one
+    # per connection pool is enough (the pool hands out the connections, per thread).
+    pool = backend._cache._get_connection_pool(write=True)
+    client = _redis_clients.get(pool)
+    if client is None:
+        client = _redis_clients[pool] = backend._cache._client(connection_pool=pool)
     global _count_script
     if _count_script is None:
         _count_script = client.register_script(_COUNT_SCRIPT)
@@ -344,6 +349,7 @@ def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
 
 
 _count_script: Any = None
+_redis_clients: dict[Any, Any] = {}
 
 
 class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):
