@@ -3,6 +3,7 @@ PostQuerySet methods, writes through posts.services)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -134,6 +135,11 @@ def paginated_posts(view: viewsets.GenericViewSet, queryset: QuerySet) -> Respon
     return view.get_paginated_response(represent_rows(page, view.request))
 
 
+@functools.cache
+def _posts_newest_first() -> QuerySet:
+    return Post.objects.with_author().newest_first()
+
+
 @extend_schema_view(list=extend_schema(parameters=[PostFilterSerializer]))
 class PostViewSet(viewsets.ModelViewSet):
     serializer_class = PostSerializer
@@ -143,7 +149,9 @@ class PostViewSet(viewsets.ModelViewSet):
     cursor_ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet:
-        return Post.objects.with_author().newest_first()
+        # A clone of a queryset built once (the join and ordering resolved
+        # once per process); a clone never carries results.
+        return _posts_newest_first().all()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return paginated_posts(self, filter_posts(self.get_queryset(), request))

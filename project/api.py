@@ -5,6 +5,8 @@ router is in ``project/urls.py``."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from decimal import Decimal
 from typing import Any
@@ -15,10 +17,12 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.defaults import page_not_found
-from rest_framework import exceptions, pagination, parsers, renderers, throttling
+from rest_framework import authentication, exceptions, pagination, parsers, renderers, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -39,6 +43,98 @@ class ORJSONRenderer(renderers.JSONRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's token authentication with the same single query (token JOIN
+    user), written once as SQL instead of compiled by the ORM on every request.
+
+    Nothing is cached: a deleted token or a deactivated user is refused from
+    the next request on. ``request.user`` is a complete User (every concrete
+    column loaded, converted as the ORM converts it); ``request.auth`` is the Token.
+    """
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        token_model = self.get_model()
+        db = router.db_for_read(token_model)
+        connection = connections[db]
+        lookup = _token_lookup(token_model, connection.alias)
+        with connection.cursor() as cursor:
+            cursor.execute(lookup.sql, [key])
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        # The conversions the ORM would apply (SQLite's 0/1 to bool, text to aware datetimes, ...).
+        values = list(row)
+        for i, col, funcs in lookup.converters:
+            for func in funcs:
+                values[i] = func(values[i], col, connection)
+        # from_db takes every concrete field's value, in the model's field order.
+        token = token_model.from_db(db, lookup.token_names, values[: lookup.token_width])
+        user_values = [values[i] for i in lookup.user_indexes]
+        user = lookup.user_model.from_db(db, lookup.user_names, user_values)
+        token._state.fields_cache["user"] = user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return user, token
+
+
+@dataclasses.dataclass(frozen=True)
+class _TokenLookup:
+    sql: str
+    converters: list[tuple[int, Any, list]]
+    token_names: list[str]
+    token_width: int
+    user_model: Any
+    user_names: list[str]
+    user_indexes: list[int]
+
+
+@functools.cache
+def _token_lookup(token_model: Any, alias: str) -> _TokenLookup:
+    """The token lookup's SQL and how to turn its row into a Token and a User.
+
+    The row is the token's columns then the user's, the user's primary key
+    read from the token's foreign key column (the join makes them equal).
+    """
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    t_opts = token_model._meta
+    user_fk = t_opts.get_field("user")
+    user_model = user_fk.related_model
+    u_opts = user_model._meta
+    token_fields = list(t_opts.concrete_fields)
+    user_fields = [f for f in u_opts.concrete_fields if not f.primary_key]
+    cols = [f.get_col("t") for f in token_fields] + [f.get_col("u") for f in user_fields]
+    fk_index = token_fields.index(user_fk)
+    user_indexes, next_index = [], len(token_fields)
+    for f in u_opts.concrete_fields:
+        if f.primary_key:
+            user_indexes.append(fk_index)
+        else:
+            user_indexes.append(next_index)
+            next_index += 1
+    converters = []
+    for i, col in enumerate(cols):
+        funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if funcs:
+            converters.append((i, col, funcs))
+    columns = ", ".join([f"t.{qn(f.column)}" for f in token_fields] + [f"u.{qn(f.column)}" for f in user_fields])
+    # Only quoted table and column names from the models go into the text; the key is a parameter.
+    sql = (
+        f"SELECT {columns} FROM {qn(t_opts.db_table)} t "  # noqa: S608
+        f"INNER JOIN {qn(u_opts.db_table)} u ON u.{qn(u_opts.pk.column)} = t.{qn(user_fk.column)} "
+        f"WHERE t.{qn(t_opts.get_field('key').column)} = %s"
+    )
+    return _TokenLookup(
+        sql=sql,
+        converters=converters,
+        token_names=[f.attname for f in token_fields],
+        token_width=len(token_fields),
+        user_model=user_model,
+        user_names=[f.attname for f in u_opts.concrete_fields],
+        user_indexes=user_indexes,
+    )
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -115,6 +211,9 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
             return self.cursor_paginator.paginate_queryset(queryset.values(*fields), request, view)
         self.request = request
         paginator = self.django_paginator_class(queryset, self.get_page_size(request))
+        total = whole_table_count(queryset)
+        if total is not None:
+            paginator.count = total  # A cached_property: the paginator's own COUNT then never runs.
         page_number = self.get_page_number(request, paginator)
         try:
             self.page = paginator.page(page_number)
@@ -152,6 +251,35 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
                 "schema": {"type": "string"},
             },
         ]
+
+
+def whole_table_count(queryset: QuerySet) -> int | None:
+    """``SELECT COUNT(*) FROM <table>`` when ``queryset`` is the whole table, else None.
+
+    The same single query as ``queryset.count()``, without building and
+    compiling an ORM query for it on every list request (most of the COUNT's
+    cost in SQLite). Only for a queryset without filters, DISTINCT, GROUP BY,
+    slicing, combinations or extra(): ordering, select_related (non-null
+    foreign keys) and non-aggregate annotations never change the row count.
+    """
+    query = queryset.query
+    if (
+        query.where
+        or query.distinct
+        or query.group_by is not None
+        or query.combinator
+        or query.low_mark
+        or query.high_mark is not None
+        or query.extra
+        or any(getattr(a, "contains_aggregate", True) for a in query.annotations.values())
+        or queryset._result_cache is not None
+    ):
+        return None
+    connection = connections[queryset.db]
+    table = connection.ops.quote_name(queryset.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - a quoted table name from the model
+        return cursor.fetchone()[0]
 
 
 class FixedWindowThrottleMixin:
@@ -194,17 +322,34 @@ class FixedWindowThrottleMixin:
         return max(self.window_end - self.now, 0.0)
 
 
-def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
-    """Create-with-expiry-if-absent and increment in one round trip.
+# INCR, and the expiry set by the request that created the counter, atomically
+# inside Redis: one command per request, where a pipeline of SET NX + INCR is
+# two commands to pack and two answers to parse.
+_COUNT_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
 
-    Django's add() and incr() would be three (SET NX, EXISTS, INCRBY).
-    """
+
+def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
+    """Increment the window's counter (created with an expiry if absent) in one round trip."""
     full_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(full_key, write=True)
-    pipe = client.pipeline(transaction=False)
-    pipe.set(full_key, 0, ex=ttl, nx=True)
-    pipe.incr(full_key)
-    return pipe.execute()[1]
+    # Django's get_client() builds a new Redis client object on every call; one
+    # per connection pool is enough (the pool hands out the connections, per thread).
+    pool = backend._cache._get_connection_pool(write=True)
+    client = _redis_clients.get(pool)
+    if client is None:
+        client = _redis_clients[pool] = backend._cache._client(connection_pool=pool)
+    global _count_script
+    if _count_script is None:
+        _count_script = client.register_script(_COUNT_SCRIPT)
+    # EVALSHA; the script is loaded again by itself after a Redis restart (NoScriptError).
+    return int(_count_script(keys=[full_key], args=[ttl], client=client))
+
+
+_count_script: Any = None
+_redis_clients: dict[Any, Any] = {}
 
 
 class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):

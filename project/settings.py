@@ -280,7 +280,8 @@ def env_rate(name: str, default: str) -> str:
 REST_FRAMEWORK.update(
     {
         "DEFAULT_AUTHENTICATION_CLASSES": [
-            "rest_framework.authentication.TokenAuthentication",
+            # DRF's TokenAuthentication, its one query written as SQL once (project/api.py).
+            "project.api.TokenAuthentication",
             # Session log-in, for the browsable API.
             "rest_framework.authentication.SessionAuthentication",
         ],

@@ -8,6 +8,7 @@ staff only.
 
 from __future__ import annotations
 
+import functools
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -76,6 +77,11 @@ def represent_rows(rows: list[dict], request: Request) -> list[dict]:
     return out
 
 
+@functools.cache
+def _users_with_post_counts() -> QuerySet:
+    return User.objects.with_post_counts().order_by("id")
+
+
 class IsSelf(permissions.BasePermission):
     message = "You can only change your own account."
 
@@ -113,7 +119,10 @@ class UserViewSet(viewsets.ModelViewSet):
         return [permissions.AllowAny()]
 
     def get_queryset(self) -> QuerySet:
-        return User.objects.with_post_counts().order_by("id")
+        # A clone of a queryset built once: resolving the post-count subquery
+        # was a fifth of a list request's time. Cloning copies the resolved
+        # query, never results (the template itself is never evaluated).
+        return _users_with_post_counts().all()
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return PostSerializer if self.action == "posts" else UserSerializer
