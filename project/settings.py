@@ -302,7 +302,9 @@ REST_FRAMEWORK.update(
         "EXCEPTION_HANDLER": "project.api.exception_handler",
         # Throttling counts the client's address: REMOTE_ADDR, or the address that many proxies in front
         # of the server wrote into X-Forwarded-For. Unset, a client could spoof X-Forwarded-For.
-        "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
+        # One fact, one setting: the proxies in front are the same for the
+        # throttles and for the log-in lockout (project/clientaddr.py).
+        "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     }
 )
 SPECTACULAR_SETTINGS = {
