@@ -2,12 +2,14 @@
 generated requests (valid and invalid) never get a server error, and every
 answer conforms to the schema. In-process, through the WSGI application."""
 
+import sys
+
 import pytest
 import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, assume
 from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -47,6 +49,11 @@ def test_the_served_schema_is_the_one_tested(anon_client):
 @schema.parametrize()
 @hypothesis_settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case, token):
+    if sys.version_info < (3, 11):
+        # Python 3.10 gets schemathesis 4.30 (4.31+ needs 3.11), whose WSGI
+        # transport cannot serialise some generated multipart bodies; there
+        # the run keeps to JSON bodies (and requests without one).
+        assume(case.media_type in (None, "application/json"))
     case.call_and_validate(
         headers={"Authorization": f"Token {token}"},
         checks=[not_a_server_error, content_type_conformance, response_schema_conformance],
