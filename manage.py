@@ -7,8 +7,16 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 (loads the settings module)
+    except ImproperlyConfigured as exc:
+        # Django's command runner would swallow this and fail later with an
+        # unrelated AppRegistryNotReady traceback; say the real cause instead.
+        sys.exit(f"Configuration error: {exc}")
     execute_from_command_line(sys.argv)
 
 

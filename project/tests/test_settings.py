@@ -99,3 +99,18 @@ def test_a_bad_cache_url_stops_start_up(tmp_path):
     result = start_django(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", CACHE_URL="memcached://x")
     assert result.returncode != 0
     assert "CACHE_URL='memcached://x'" in result.stderr
+
+
+def test_manage_py_names_a_configuration_error_instead_of_a_traceback(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=settings.BASE_DIR,
+        env={**clean, "DEBUG": "false", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is not set.")
+    assert "Traceback" not in result.stderr
