@@ -8,6 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
+# With DEBUG on and no EMAIL_URL, mail (password-reset links too) is printed in this terminal.
 RUN_ENV := DEBUG=$${DEBUG:-true}
 
 .PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api

@@ -20,7 +20,7 @@ import pytest
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser", "project.testing.api"]
+pytest_plugins = ["project.testing.browser", "project.testing.api", "project.testing.mail"]
 
 
 def pytest_report_header(config) -> str:

@@ -61,3 +61,51 @@ def sqlite_wal_reset_check(app_configs: Any = None, **kwargs: Any) -> list[Warni
         concurrency=server_connections(),
         accepted=getattr(settings, "SQLITE_WAL_RESET_RISK_ACCEPTED", False),
     )
+
+
+# Backends that do not deliver mail: fine for development, a silent loss in production.
+UNDELIVERED_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+
+
+def mail_warnings(*, debug: bool, email_url: str, backend: str, from_email: str) -> list[Warning]:
+    """Password resets and email changes need a mail server; separate from the
+    registered check so each condition can be tested on its own."""
+    if debug:
+        return []
+    if not email_url or backend in UNDELIVERED_BACKENDS:
+        what = (
+            "EMAIL_URL is not set" if not email_url else f"EMAIL_URL sends mail nowhere ({email_url.split(':')[0]}://)"
+        )
+        return [
+            Warning(
+                f"{what}: password-reset and email-change messages will not reach anyone"
+                + (" unless an SMTP server listens on localhost:25." if not email_url else "."),
+                hint="Set EMAIL_URL=smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465.",
+                id="project.W002",
+            )
+        ]
+    if from_email == "webmaster@localhost":
+        return [
+            Warning(
+                "DEFAULT_FROM_EMAIL is not set: mail goes out from webmaster@localhost, which mail servers refuse "
+                "or file as spam.",
+                hint="Set DEFAULT_FROM_EMAIL to an address of your domain, e.g. no-reply@example.com.",
+                id="project.W003",
+            )
+        ]
+    return []
+
+
+@register(deploy=True)
+def mail_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    return mail_warnings(
+        debug=settings.DEBUG,
+        email_url=getattr(settings, "EMAIL_URL", ""),
+        backend=settings.EMAIL_BACKEND,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+    )

@@ -34,6 +34,16 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def loggable_path(request: HttpRequest) -> str:
+    """The path as the request log writes it: a URL with a ``token`` part (a
+    password-reset or email-change link) is written as its route, e.g.
+    ``/accounts/reset/<uidb64>/<token>/``, so a working link never reaches the log."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None and "token" in match.kwargs:
+        return "/" + match.route
+    return request.path
+
+
 class RequestLogMiddleware:
     """Gives each request an id (``X-Request-ID`` on the response) and logs one
     line per request. The line holds the path without its query string and no
@@ -57,7 +67,7 @@ class RequestLogMiddleware:
             request_logger.info(
                 "%s %s %s %.1fms user=%s client=%s",
                 request.method,
-                request.path,
+                loggable_path(request),
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
                 user.pk if user is not None and user.is_authenticated else "-",

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from project.cache import cache_from_url
 from project.db import database_from_url
 from project.env import env_bool, env_choice, env_int, env_list, env_str, load_env_file
+from project.mail import email_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A local .env (see .env.example) fills in variables the environment lacks.
@@ -322,3 +323,17 @@ SPECTACULAR_SETTINGS = {
         "users.api.schema_email_is_optional_in_answers",
     ],
 }
+
+# --- Mail: password reset, email change (users/accounts.py) -----------------
+# EMAIL_URL (project/mail.py): smtp://user:pass@host:587 (STARTTLS),
+# smtps://user:pass@host:465 (implicit TLS) or console://. It sets EMAIL_BACKEND,
+# EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+# EMAIL_USE_SSL and EMAIL_TIMEOUT. Unset: console:// with DEBUG on (`make run`
+# prints the messages, reset links included, in its terminal); with DEBUG off,
+# plain SMTP to localhost:25, and `check --deploy` warns (project.W002).
+EMAIL_URL = env_str("EMAIL_URL") or ""
+globals().update(email_from_url(EMAIL_URL or ("console://" if DEBUG else "smtp://localhost:25?starttls=false")))
+# Sender of the site's messages; `check --deploy` warns while it is Django's placeholder (project.W003).
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "webmaster@localhost"
+# Seconds a password-reset or email-change link stays valid.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 3600, minimum=60)

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from posts.api import PostViewSet
 from project.health import healthz
 from project.stats import StatsView
+from users.account_api import PasswordChangeView
 from users.api import TokenView, UserViewSet
 
 router = DefaultRouter()
@@ -21,6 +22,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/stats/", StatsView.as_view(), name="api-stats"),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),
+    path("api/auth/password/", PasswordChangeView.as_view(), name="api-password"),
     # Session log-in and log-out for the browsable API.
     path("api/auth/", include("rest_framework.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -30,6 +32,8 @@ urlpatterns = [
     # Public pages: / and /posts/... (posts), /users/... and /accounts/... (users).
     path("", include("posts.urls")),
     path("", include("users.urls")),
+    # Django's password reset and change views, under their standard URL names.
+    path("accounts/", include("users.auth_urls")),
 ]
 
 # Unknown paths under /api/ answer JSON, like every other API error.

@@ -14,6 +14,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
+from users.account_views import send_password_reset
+from users.accounts import MailUnavailable, mail_connection
+from users.forms import SitePasswordResetForm
 from users.models import User
 
 # How many of a user's posts their page shows; the link leads to the rest.
@@ -52,7 +55,7 @@ class UserAdmin(PlainActionCheckbox, DjangoUserAdmin):
     list_filter = ("is_staff", "is_active", "date_joined")
     search_fields = ("username", "email")
     ordering = ("id",)
-    actions = ("activate_users", "deactivate_users")
+    actions = ("activate_users", "deactivate_users", "send_password_reset_email")
 
     def get_changelist(self, request: HttpRequest, **kwargs):
         return IndexFriendlyChangeList
@@ -70,6 +73,30 @@ class UserAdmin(PlainActionCheckbox, DjangoUserAdmin):
             queryset = queryset.exclude(pk=request.user.pk)
         changed = queryset.filter(is_active=True).update(is_active=False)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Send password reset email", permissions=["change"])
+    def send_password_reset_email(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """The reset page's message, for each selected user; the same rules
+        (inactive users and users without a usable password get none)."""
+        users = list(queryset.order_by("pk").only("email"))
+        sent = 0
+        try:
+            with mail_connection(purpose="password reset (admin action)") as connection:
+                for user in users:
+                    form = SitePasswordResetForm({"email": user.email})
+                    if form.is_valid():
+                        sent += send_password_reset(form, request=request, connection=connection)
+        except MailUnavailable:
+            self.message_user(
+                request,
+                f"The mail server could not be reached or refused a message; {sent} of {len(users)} sent "
+                "(see the log).",
+                messages.ERROR,
+            )
+            return
+        skipped = len(users) - sent
+        note = f"; {skipped} skipped (inactive, or no usable password)" if skipped else ""
+        self.message_user(request, f"Sent a password reset email to {sent} user(s){note}.", messages.SUCCESS)
 
     @admin.display(description="recent posts")
     def recent_posts(self, user: User) -> SafeString | str:

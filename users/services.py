@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
+from rest_framework.authtoken.models import Token
 
 from users.models import User
 
@@ -63,6 +64,11 @@ def _taken_by_other(field: str, value: str, user: User) -> bool:
     return User.objects.alias(folded=Lower(field)).filter(folded=Lower(Value(value))).exclude(pk=user.pk).exists()
 
 
+def email_taken(email: str, *, exclude: User | None = None) -> bool:
+    """Whether a user (other than ``exclude``) has this address, in any letter case, as the unique index compares."""
+    return _taken("email", email) if exclude is None else _taken_by_other("email", email, exclude)
+
+
 def user_update(
     *, user: User, username: str | None = None, email: str | None = None, password: str | None = None
 ) -> User:
@@ -105,3 +111,39 @@ def user_update(
 def user_delete(*, user: User) -> None:
     """Delete a user and, by cascade, their posts and token."""
     user.delete()
+
+
+def password_change(*, user: User, password: str, issue_token: bool = False) -> Token | None:
+    """Set a new password (Django's validators apply) and rotate the user's API token.
+
+    The old token stops working at once; a new one is made when the user had
+    one (or ``issue_token`` asks for it) and returned. Sessions other than the
+    caller's end by themselves: each stores a hash of the password, which no
+    longer matches (the caller keeps its own with ``update_session_auth_hash``).
+    """
+    validate_password(password, user=user)
+    # Hash before the transaction: the hasher is slow on purpose.
+    user.set_password(password)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        had_token = Token.objects.filter(user=user).delete()[0] > 0
+        return Token.objects.create(user=user) if had_token or issue_token else None
+
+
+def account_delete(*, user: User) -> None:
+    """A user deleting their own account: their posts and token go with it.
+
+    The last active superuser cannot: the site would be left without anyone
+    who can administer it. The superusers' rows are locked first, so two of
+    them deleting themselves at once cannot both pass the check.
+    """
+    with transaction.atomic():
+        if user.is_superuser:
+            others = User.objects.select_for_update().filter(is_superuser=True, is_active=True).exclude(pk=user.pk)
+            if not list(others.values_list("pk", flat=True)):
+                raise ValidationError(
+                    "You are the only superuser: make someone else a superuser in the admin before deleting "
+                    "this account.",
+                    code="last_superuser",
+                )
+        user_delete(user=user)

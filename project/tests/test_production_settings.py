@@ -16,6 +16,8 @@ PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "production-like-key-" + "x" * 50,
     "ALLOWED_HOSTS": "example.com",
+    "EMAIL_URL": "smtps://mailer:secret@mail.example.com",
+    "DEFAULT_FROM_EMAIL": "no-reply@example.com",
 }
 
 
