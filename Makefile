@@ -13,7 +13,7 @@ RUN_ENV := DEBUG=$${DEBUG:-true}
 DEMO_USERS ?= 50
 DEMO_POSTS ?= 500
 
-.PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api db-driver
+.PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api db-driver bench-pool
 
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data (DEMO_USERS, DEMO_POSTS), serve on http://$(HOST):$(PORT)"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
+	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -158,3 +159,10 @@ bench-api: $(VENV)/.dev-installed
 bench-admin: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) bench/admin.py --write docs/benchmarks.md
 
+# PostgreSQL's connection handling under make serve's worker model (real
+# gunicorn with gunicorn.conf.py, wrk): persistent connections (CONN_MAX_AGE),
+# a new connection per request, and Django's pool (DATABASE_POOL). Prints
+# req/s and errors. BENCH_POSTGRES_URL names a scratch database (dropped and
+# created again); BENCH_ARGS e.g. "--seconds 10 --threads 1,4".
+bench-pool: $(VENV)/.runtime-installed $(VENV)/.postgres-installed
+	flock /tmp/project-bench.lock $(PY) bench/pool.py $(BENCH_ARGS)
