@@ -64,6 +64,13 @@ class Vendor:
         return f"{hint}; {self.install_note}" if self.install_note else hint
 
     def connect_failure(self, config: dict[str, Any], exc: BaseException) -> str:
+        """One line saying why connecting to this DATABASES entry failed; never its password."""
+        text = self.describe(config, exc)
+        # Drivers do not echo passwords today; this keeps it so if one ever does.
+        password = config.get("PASSWORD")
+        return text.replace(password, "***") if password else text
+
+    def describe(self, config: dict[str, Any], exc: BaseException) -> str:
         return f"cannot connect to the {self.label} server at {self.address(config)}: {self.reason(exc)}"
 
 
@@ -71,7 +78,7 @@ class SQLiteVendor(Vendor):
     def address(self, config: dict[str, Any]) -> str:
         return str(config.get("NAME") or ":memory:")
 
-    def connect_failure(self, config: dict[str, Any], exc: BaseException) -> str:
+    def describe(self, config: dict[str, Any], exc: BaseException) -> str:
         return f"cannot open the SQLite database {self.address(config)}: {self.reason(exc)}"
 
 
@@ -86,7 +93,7 @@ class PostgreSQLVendor(Vendor):
             text = lines[-1].rsplit("failed: ", 1)[1].strip()
         return text
 
-    def connect_failure(self, config: dict[str, Any], exc: BaseException) -> str:
+    def describe(self, config: dict[str, Any], exc: BaseException) -> str:
         pool = pool_settings(config)
         if pool is not None and _is_pool_timeout(exc.__cause__):
             return (
@@ -94,7 +101,7 @@ class PostgreSQLVendor(Vendor):
                 f"(at most {pool['max_size']} per server process): all are in use, or the PostgreSQL server "
                 f"at {self.address(config)} does not answer"
             )
-        return super().connect_failure(config, exc)
+        return super().describe(config, exc)
 
 
 class MySQLVendor(Vendor):
@@ -255,7 +262,7 @@ def connection_failure(exc: BaseException) -> str | None:
     for wrapper in connections.all(initialized_only=True):
         vendor = _vendor_of(wrapper)
         if wrapper.connection is None and vendor is not None:
-            return _scrub(vendor.connect_failure(wrapper.settings_dict, exc), wrapper.settings_dict)
+            return vendor.connect_failure(wrapper.settings_dict, exc)
     return None
 
 
@@ -268,20 +275,11 @@ def probe(alias: str = "default") -> str | None:
     try:
         wrapper.ensure_connection()
     except OperationalError as exc:
-        vendor = _vendor_of(wrapper)
-        if vendor is None:
-            return _scrub(f"cannot connect to the database: {exc}", config)
-        return _scrub(vendor.connect_failure(config, exc), config)
+        vendor = _vendor_of(wrapper) or Vendor(label=config["ENGINE"])
+        return vendor.connect_failure(config, exc)
     finally:
         wrapper.close()
     return None
-
-
-def _scrub(text: str, config: dict[str, Any]) -> str:
-    # Drivers do not echo passwords today; this keeps it so if one ever does.
-    password = config.get("PASSWORD")
-    text = " ".join(text.split())
-    return text.replace(password, "***") if password else text
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from django.db import OperationalError, connection
 from django.test import RequestFactory
 
 from project.checks import pool_size_warnings
-from project.dbconnect import use_pool
+from project.dbconnect import POSTGRESQL, use_pool
 from project.middleware import DatabaseUnavailableMiddleware
 from scripts.reliability.server import Server, free_port, request
 
@@ -166,6 +166,16 @@ def test_requests_answer_503_and_log_one_line_while_the_database_does_not_answer
     assert f"database unavailable: {message}" in log
     assert "Traceback" not in log
     assert PASSWORD not in log
+
+
+def test_a_driver_message_that_quotes_the_password_is_masked():
+    exc = OperationalError("connection failed")
+    exc.__cause__ = Exception(f'connection to server at "db", port 5432 failed: no such password {PASSWORD}')
+    config = {"HOST": "db", "PORT": 5432, "PASSWORD": PASSWORD, "OPTIONS": {}}
+    assert (
+        POSTGRESQL.connect_failure(config, exc)
+        == "cannot connect to the PostgreSQL server at db:5432: no such password ***"
+    )
 
 
 @pytest.mark.django_db
