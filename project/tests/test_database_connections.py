@@ -18,8 +18,10 @@ from django.db import OperationalError, connection
 from django.test import RequestFactory
 
 from project.checks import pool_size_warnings
-from project.dbconnect import POSTGRESQL, use_pool
+from project.db import database_from_url
+from project.dbconnect import CONNECT_TIMEOUT, POSTGRESQL, prepare_connection, use_pool
 from project.middleware import DatabaseUnavailableMiddleware
+from project.serving import server_timeout
 from scripts.reliability.server import Server, free_port, request
 
 # Never a real password anywhere; the messages must not show it.
@@ -166,6 +168,26 @@ def test_requests_answer_503_and_log_one_line_while_the_database_does_not_answer
     assert f"database unavailable: {message}" in log
     assert "Traceback" not in log
     assert PASSWORD not in log
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@db:5432/app", CONNECT_TIMEOUT),
+        ("mysql://u@db:3306/app", CONNECT_TIMEOUT),
+        ("postgres://u@db:5432/app?connect_timeout=3", 3),
+        ("sqlite:///var/db.sqlite3", None),
+    ],
+)
+def test_servers_get_a_connect_timeout_below_the_worker_timeout(url, expected):
+    # Without one, connecting to a host that drops packets waits minutes: the
+    # worker would be killed at WEB_TIMEOUT instead of answering 503.
+    config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
+    prepare_connection(config)
+    assert config["OPTIONS"].get("connect_timeout") == expected
+    assert server_timeout() > CONNECT_TIMEOUT
+    if connection.vendor != "sqlite":
+        assert connection.settings_dict["OPTIONS"]["connect_timeout"] == CONNECT_TIMEOUT
 
 
 def test_a_driver_message_that_quotes_the_password_is_masked():
