@@ -25,7 +25,7 @@ help:
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pages)"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
@@ -74,7 +74,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pages bench-reliability
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability
 
 
 # --- Production server ---------------------------------------------------------
