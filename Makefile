@@ -10,20 +10,27 @@ PORT ?= 8000
 # Development server settings for `make run` (the environment or .env may override them).
 # With DEBUG on and no EMAIL_URL, mail (password-reset links too) is printed in this terminal.
 RUN_ENV := DEBUG=$${DEBUG:-true}
+# Size of the demo data set `make run` loads into an empty database.
+DEMO_USERS ?= 50
+DEMO_POSTS ?= 500
 
-.PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api
+.PHONY: help run migrate test lint format clean serve bench bench-reliability test-postgres test-mysql bench-dbcopy bench-backup bench-api db-driver bench-pool
 
 help:
-	@echo "make run    - set up .venv, migrate, create the admin login, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make run    - set up .venv, migrate, create the admin login, load demo data (DEMO_USERS, DEMO_POSTS), serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
 	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS)"
+	@echo "             run, serve, test and migrate first install the driver DATABASE_URL's engine needs: psycopg for"
+	@echo "             postgres://, mysqlclient for mysql:// (needs apt-get install -y libmariadb-dev pkg-config gcc python3-dev)"
+	@echo "             DATABASE_POOL=true turns on PostgreSQL's connection pool (DATABASE_POOL_MIN_SIZE, _MAX_SIZE, _TIMEOUT)"
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pages)"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
+	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,20 +44,27 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
-run: $(VENV)/.runtime-installed
+# The driver the engine in DATABASE_URL (the environment's, else .env's) needs:
+# requirements-postgres.txt or requirements-mysql.txt, nothing for SQLite.
+# project/dbconnect.py reads the URL as the settings do and names the file.
+db-driver: $(VENV)/.runtime-installed
+	@driver=$$($(PY) -m project.dbconnect) || exit 1; \
+	if [ -n "$$driver" ]; then $(MAKE) -s --no-print-directory $(VENV)/.$$driver-installed; fi
+
+run: $(VENV)/.runtime-installed db-driver
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
-	$(RUN_ENV) $(PY) manage.py seed_demo --if-empty --users 50 --posts 500
+	$(RUN_ENV) $(PY) manage.py seed_demo --if-empty --users $(DEMO_USERS) --posts $(DEMO_POSTS)
 	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
-migrate: $(VENV)/.runtime-installed
+migrate: $(VENV)/.runtime-installed db-driver
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint db-driver
 	$(PY) -m pytest
 
 format: $(VENV)/.dev-installed
@@ -61,7 +75,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pages bench-reliability
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability
 
 
 # --- Production server ---------------------------------------------------------
@@ -69,7 +83,7 @@ bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pages 
 # the environment or .env. Worker model: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
 SERVE_ENV := DEBUG=false HOST=$(HOST) PORT=$(PORT)
 
-serve: $(VENV)/.runtime-installed
+serve: $(VENV)/.runtime-installed db-driver
 	@$(SERVE_ENV) $(PY) -m project.preflight
 	$(SERVE_ENV) $(PY) manage.py check --deploy
 	$(SERVE_ENV) $(PY) manage.py migrate --noinput
@@ -94,13 +108,18 @@ bench-pages: $(VENV)/.runtime-installed
 # headers (Debian: apt-get install -y libmariadb-dev pkg-config gcc python3-dev).
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/project
 MYSQL_URL ?= mysql://root@127.0.0.1:3306/project
+MARIADB_HEADERS := libmariadb-dev pkg-config gcc python3-dev
 
-$(VENV)/.postgres-installed: requirements.txt requirements-postgres.txt | $(VENV)/.dev-installed
+$(VENV)/.postgres-installed: requirements.txt requirements-postgres.txt | $(VENV)/.runtime-installed
+	@echo "installing psycopg (requirements-postgres.txt)"
 	$(PIP) install -r requirements-postgres.txt
 	touch $@
 
-$(VENV)/.mysql-installed: requirements.txt requirements-mysql.txt | $(VENV)/.dev-installed
-	$(PIP) install -r requirements-mysql.txt || { echo "mysqlclient failed to build: it needs the MariaDB client headers (apt-get install -y libmariadb-dev pkg-config gcc python3-dev)" >&2; exit 1; }
+# pip's compiler output goes to a log; what to do about it is one line.
+$(VENV)/.mysql-installed: requirements.txt requirements-mysql.txt | $(VENV)/.runtime-installed
+	@echo "installing mysqlclient (requirements-mysql.txt)"
+	@$(PIP) install -r requirements-mysql.txt >$(VENV)/mysqlclient-install.log 2>&1 || { echo "mysqlclient (the MariaDB/MySQL driver) did not install: it compiles against the MariaDB client headers; install them first (Debian/Ubuntu: apt-get install -y $(MARIADB_HEADERS)); pip's output is in $(VENV)/mysqlclient-install.log" >&2; exit 1; }
+	@rm -f $(VENV)/mysqlclient-install.log
 	touch $@
 
 test-postgres: $(VENV)/.dev-installed $(VENV)/.postgres-installed
@@ -140,3 +159,11 @@ bench-api: $(VENV)/.dev-installed
 .PHONY: bench-admin
 bench-admin: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) bench/admin.py --write docs/benchmarks.md
+
+# PostgreSQL's connection handling under make serve's worker model (real
+# gunicorn with gunicorn.conf.py, wrk): persistent connections (CONN_MAX_AGE),
+# a new connection per request, and Django's pool (DATABASE_POOL). Prints
+# req/s and errors. BENCH_POSTGRES_URL names a scratch database (dropped and
+# created again); BENCH_ARGS e.g. "--seconds 10 --threads 1,4".
+bench-pool: $(VENV)/.runtime-installed $(VENV)/.postgres-installed
+	flock /tmp/project-bench.lock $(PY) bench/pool.py $(BENCH_ARGS)

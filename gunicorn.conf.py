@@ -7,15 +7,36 @@ threads, are what use several cores. See the README, "Running in production".
 """
 
 import os
+import sys
+from pathlib import Path
 
-from project.serving import server_threads, server_workers
+from django.core.exceptions import ImproperlyConfigured
+
+from project.dbconnect import configured_engine, missing_driver
+from project.env import load_project_env
+from project.serving import server_threads, server_timeout, server_workers
+
+_HERE = Path(__file__).resolve().parent
+try:
+    # The same variables as the settings: the environment, then .env (or
+    # ENV_FILE), here too (WEB_CONCURRENCY in .env counts); workers inherit them.
+    load_project_env(_HERE)
+    workers = server_workers()
+    threads = server_threads()
+    # A request that takes longer than this is stuck: its worker is killed and replaced.
+    timeout = server_timeout()
+    # A database driver that is missing is one line here, before any worker
+    # starts, not a traceback from each worker.
+    _engine = configured_engine(_HERE)
+    _missing = missing_driver(_engine) if _engine else None
+    if _missing:
+        raise ImproperlyConfigured(_missing)
+except ImproperlyConfigured as exc:
+    # A bad variable is one line, not gunicorn's "Failed to read config file" traceback.
+    sys.exit(f"Cannot start: {exc}")
 
 bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"]
-workers = server_workers()
-threads = server_threads()
 worker_class = "gthread" if threads > 1 else "sync"
-# A request that takes longer than this is stuck: its worker is killed and replaced.
-timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 # Recycle workers now and then so a slow leak cannot grow for ever; the jitter
 # keeps them from all restarting at once.

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.checks import Warning, register
 from django.db import connections
 
-from project.serving import server_connections
+from project.dbconnect import pool_settings
+from project.serving import server_connections, server_threads, server_workers
 
 # SQLite's WAL-reset bug (present since 3.7.0, fixed in 3.51.3): when two
 # connections to one WAL database, in different processes or threads, write
@@ -108,4 +109,38 @@ def mail_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
         email_url=getattr(settings, "EMAIL_URL", ""),
         backend=settings.EMAIL_BACKEND,
         from_email=settings.DEFAULT_FROM_EMAIL,
+    )
+
+
+def pool_size_warnings(databases: dict[str, dict[str, Any]], *, workers: int, threads: int) -> list[Warning]:
+    """A connection pool smaller than the threads of one server process: a pool
+    belongs to one process, where each of its ``threads`` holds a connection
+    for the length of a request, so the extra threads wait and then fail with a 503."""
+    found = []
+    for alias, config in databases.items():
+        pool = pool_settings(config)
+        if pool is None or pool["max_size"] >= threads:
+            continue
+        found.append(
+            Warning(
+                f"Database '{alias}' has a connection pool of at most {pool['max_size']} connection(s) per server "
+                f"process, but each of the {workers} gunicorn worker(s) runs {threads} threads (WEB_THREADS): under "
+                f"load, requests wait {pool['timeout']} s for a connection and then answer 503.",
+                hint=(
+                    f"Set DATABASE_POOL_MAX_SIZE={threads} (or more), or fewer WEB_THREADS. The PostgreSQL server "
+                    f"must then accept WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE = {workers * threads} connections "
+                    "(its max_connections) besides any other clients."
+                ),
+                id="project.W020",
+            )
+        )
+    return found
+
+
+@register(deploy=True)
+def database_pool_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    return pool_size_warnings(
+        {alias: connections.settings[alias] for alias in connections},
+        workers=server_workers(),
+        threads=server_threads(),
     )

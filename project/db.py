@@ -17,6 +17,9 @@ from project.env import env_choice, env_int
 
 SQLITE_ENGINE = "django.db.backends.sqlite3"
 
+# mariadb://user:pass@host:3306/db names the same engine as mysql://.
+dj_database_url.register("mariadb", "django.db.backends.mysql")(dj_database_url.apply_ssl_ca)
+
 
 def sqlite_pragmas(*, synchronous: str) -> list[str]:
     """PRAGMAs run on every new SQLite connection (per-connection state)."""

@@ -85,3 +85,12 @@ def load_env_file(path: os.PathLike | str) -> None:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         os.environ.setdefault(key, value)
+
+
+def load_project_env(base_dir: os.PathLike | str) -> None:
+    """The project's env file, ``ENV_FILE`` or ``<base_dir>/.env``, as the settings read it.
+
+    Also for what reads the environment before (or without) the settings:
+    gunicorn.conf.py and the Makefile's driver step see the same variables.
+    """
+    load_env_file(env_str("ENV_FILE", os.path.join(base_dir, ".env")) or "")

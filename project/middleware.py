@@ -1,5 +1,6 @@
 """Project-wide middleware: request ids and the request log, the
-Content-Security-Policy header, and JSON answers for oversized API requests."""
+Content-Security-Policy header, JSON answers for oversized API requests, and
+a 503 when the database cannot be reached."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from project.clientaddr import client_address
+from project.dbconnect import connection_failure
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 request_logger = logging.getLogger("project.request")
+database_logger = logging.getLogger("project.database")
 
 # An incoming X-Request-ID (from a proxy or a client) is kept only if it is
 # short and plain, so nobody can inject text into the log lines.
@@ -163,3 +167,29 @@ class ApiRequestLimitsMiddleware:
         if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
             return JsonResponse({"detail": str(exception)}, status=400)
         return None
+
+
+class DatabaseUnavailableMiddleware:
+    """A request that cannot get a database connection (the server is down or
+    refuses, every pooled connection is in use, the SQLite file cannot be
+    opened) answers 503, JSON under /api/ and the site's page elsewhere, and
+    logs one line naming the server; not a 500 with a traceback. Errors on a
+    connection that did open are left to Django's 500 handling."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.prefix: str = settings.API_PATH_PREFIX
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        problem = connection_failure(exception)
+        if problem is None:
+            return None
+        database_logger.error("database unavailable: %s", problem)
+        if request.path.startswith(self.prefix):
+            return JsonResponse({"detail": "The database is unavailable. Try again in a moment."}, status=503)
+        # Stand-alone template, rendered without the request: its context
+        # processors (request.user) would need the database.
+        return HttpResponse(render_to_string("503.html"), status=503)

@@ -1,6 +1,7 @@
 """``python -m project.preflight``: run by ``make serve`` before anything else,
-so a missing SECRET_KEY or ALLOWED_HOSTS is one clear line, not a traceback
-from inside a gunicorn worker."""
+so a missing SECRET_KEY or ALLOWED_HOSTS, a missing database driver or a
+database that does not answer is one clear line, not a traceback from inside
+a gunicorn worker."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def main() -> int:
             "Set the host names the site answers to, e.g. ALLOWED_HOSTS=example.com,www.example.com "
             "(ALLOWED_HOSTS=127.0.0.1 to try it on this machine).\n"
         )
+        return 1
+    from project.dbconnect import probe
+
+    problem = probe()
+    if problem:
+        sys.stderr.write(f"Cannot start: {problem}\n")
         return 1
     return 0
 

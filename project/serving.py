@@ -32,6 +32,11 @@ def server_threads() -> int:
     return env_int("WEB_THREADS", 1, minimum=1)
 
 
+def server_timeout() -> int:
+    """Seconds before gunicorn kills a worker stuck in one request (``WEB_TIMEOUT``)."""
+    return env_int("WEB_TIMEOUT", 30, minimum=1)
+
+
 def server_connections() -> int:
     """How many database connections the server can have writing at the same moment."""
     return server_workers() * server_threads()

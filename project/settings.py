@@ -10,12 +10,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.cache import cache_from_url
 from project.db import database_from_url
-from project.env import env_bool, env_choice, env_int, env_list, env_str, load_env_file
+from project.dbconnect import missing_driver, prepare_connection, use_pool
+from project.env import env_bool, env_choice, env_int, env_list, env_str, load_project_env
 from project.mail import email_from_url
+from project.serving import server_threads, server_timeout
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A local .env (see .env.example) fills in variables the environment lacks.
-load_env_file(env_str("ENV_FILE", str(BASE_DIR / ".env")))
+load_project_env(BASE_DIR)
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
@@ -54,6 +56,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every request (even a redirect to HTTPS) gets an id and a log line.
     "project.middleware.RequestLogMiddleware",
+    # A database that cannot be reached: a 503 and one log line (project/dbconnect.py).
+    "project.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.ContentSecurityPolicyMiddleware",
     # Static files straight after the security headers, before sessions and auth.
@@ -239,6 +243,30 @@ LOGIN_REDIRECT_URL = "posts:home"
 # answered, not ignored.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W044"]
+
+# --- Database connections: drivers, connect timeout, PostgreSQL's pool -------
+# (project/dbconnect.py). A DATABASE_URL whose driver is not installed stops
+# here with one line naming the package, rather than Django's traceback later.
+_missing_driver = missing_driver(DATABASES["default"]["ENGINE"])
+if _missing_driver:
+    raise ImproperlyConfigured(_missing_driver)
+prepare_connection(DATABASES["default"])
+# Django's connection pool (psycopg_pool), PostgreSQL only; one pool per server
+# process, shared by its threads. Off by default: persistent connections
+# (CONN_MAX_AGE) stay the default until `make bench-pool` has measured both.
+# With the pool on, CONN_MAX_AGE is set to 0, which Django's pool requires.
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+if DATABASE_POOL:
+    _pool_min = env_int("DATABASE_POOL_MIN_SIZE", 1, minimum=0)
+    use_pool(
+        DATABASES["default"],
+        min_size=_pool_min,
+        # Each thread of a worker holds one connection during a request.
+        max_size=env_int("DATABASE_POOL_MAX_SIZE", max(server_threads(), _pool_min), minimum=1),
+        # A request waits this long for a free connection, then gets a 503.
+        timeout=env_int("DATABASE_POOL_TIMEOUT", min(10, max(1, server_timeout() // 2)), minimum=1),
+        worker_timeout=server_timeout(),
+    )
 
 # --- Full-text search of posts (posts/search.py) ----------------------------
 # A search considers at most this many of the most recently added matching
