@@ -70,7 +70,7 @@ def test_cache_urls(tmp_path):
         "LOCATION": "redis://127.0.0.1:6379/1",
     }
     assert cache_from_url(f"file://{tmp_path}/c") == {
-        "BACKEND": "diskcache.DjangoCache",
+        "BACKEND": "project.cache.SharedFileCache",
         "LOCATION": f"{tmp_path}/c",
     }
     assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700

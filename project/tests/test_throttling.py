@@ -13,10 +13,13 @@ import sys
 import time
 from http import HTTPStatus
 
+import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils.module_loading import import_string
 
 from project.api import AnonThrottle
+from project.cache import cache_from_url
 
 OK, THROTTLED = HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS
 
@@ -157,3 +160,20 @@ def test_redis_counts_once_across_processes(tmp_path, redis_url):
         for key in client.scan_iter(f"*throttle*{address}*"):
             client.delete(key)
     assert_one_shared_atomic_count(results)
+
+
+def test_the_default_store_opens_no_file_until_used(tmp_path):
+    # Django creates every cache for its system checks, at each manage.py command.
+    config = cache_from_url(f"file://{tmp_path}/cache")
+    store = import_string(config["BACKEND"])(config["LOCATION"], {})
+    assert list((tmp_path / "cache").iterdir()) == []
+    assert store.add("n", 0, 60) is True
+    assert store.add("n", 5, 60) is False
+    assert [store.incr("n"), store.incr("n", 2)] == [1, 3]
+    store.close()  # the end of a request: the store goes on working
+    assert store.get("n") == 3
+    with pytest.raises(ValueError, match="not found"):
+        store.incr("missing")
+    store.set("gone", 1, timeout=0)
+    assert store.get("gone") is None
+    assert list((tmp_path / "cache").iterdir()) != []
