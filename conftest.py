@@ -20,7 +20,7 @@ import pytest
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser", "project.testing.api"]
+pytest_plugins = ["pytester", "project.testing.browser", "project.testing.api", "project.testing.skips"]
 
 
 def pytest_report_header(config) -> str:
