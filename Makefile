@@ -26,7 +26,7 @@ help:
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages)"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -throttle)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
@@ -75,7 +75,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle
 
 
 # --- Production server ---------------------------------------------------------
@@ -96,6 +96,11 @@ bench-reliability: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.load --writers 32 --readers 8 --duration 30
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.crash --cycles 20 --writers 8
 	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.race --clients 50
+# Throttle counter stores: cost per request and increments lost across two processes.
+.PHONY: bench-throttle
+bench-throttle: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) bench/throttle_store.py
+
 # Public pages, timed in-process on the demo data set (see docs/benchmarks.md).
 .PHONY: bench-pages
 bench-pages: $(VENV)/.runtime-installed

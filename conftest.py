@@ -20,7 +20,13 @@ import pytest
 
 django.setup()
 
-pytest_plugins = ["project.testing.browser", "project.testing.api", "project.testing.mail"]
+pytest_plugins = [
+    "pytester",
+    "project.testing.browser",
+    "project.testing.api",
+    "project.testing.mail",
+    "project.testing.skips",
+]
 
 
 def pytest_report_header(config) -> str:

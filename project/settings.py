@@ -291,8 +291,8 @@ BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
 
 # --- REST API ----------------------------------------------------------------
 # Throttle counters and other shared state live in Django's cache, which every
-# server process must share: Redis when CACHE_URL (or REDIS_URL) is set, else a
-# file-based cache under VAR_DIR that needs nothing but Python.
+# server process must share: Redis when CACHE_URL (or REDIS_URL) is set, else
+# SQLite files under VAR_DIR (diskcache; atomic across processes, see project/cache.py).
 CACHE_URL = env_str("CACHE_URL") or env_str("REDIS_URL") or f"file://{VAR_DIR / 'cache'}"
 CACHES = {"default": cache_from_url(CACHE_URL)}
 

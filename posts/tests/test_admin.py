@@ -295,3 +295,14 @@ def test_the_plain_row_checkbox_is_the_markup_django_renders(posts):
     post = posts[0]
     post.title = 'Tricky <b>"title"</b> & more'
     assert model_admin.action_checkbox(post) == admin.ModelAdmin.action_checkbox(model_admin, post)
+
+
+def test_markup_in_a_title_is_escaped_in_the_row_checkbox(admin_client, authors):
+    markup = '"><b>x</b>'
+    post = Post.objects.create(author=authors[0], title=f"T{markup}", body="b")
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert markup not in html
+    assert (
+        f'<input type="checkbox" name="_selected_action" value="{post.pk}" class="action-select" '
+        'aria-label="Select this object for an action - T&quot;&gt;&lt;b&gt;x&lt;/b&gt;">'
+    ) in html

@@ -1,5 +1,6 @@
 """The public post pages: listing, reading, writing, editing, deleting."""
 
+import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -199,10 +200,19 @@ def field_block(html: str, name: str) -> str:
 def test_forms_carry_a_csrf_token_and_a_post_without_one_is_refused(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    assert 'name="csrfmiddlewaretoken"' in client.get(reverse("posts:create")).text
+    # The token of the post form itself (the log-out form on every page carries one too).
+    forms = client.get(reverse("posts:create")).text.split("<form")[1:]
+    (post_form,) = [form for form in forms if 'name="title"' in form]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', post_form).group(1)
     response = client.post(reverse("posts:create"), {"title": "t", "body": "b"})
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert Post.objects.count() == 0
+    # The same request with the form's token goes through.
+    response = client.post(reverse("posts:create"), {"title": "t", "body": "b", "csrfmiddlewaretoken": token})
+    post = Post.objects.get()
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == post.get_absolute_url()
+    assert (post.author, post.title) == (alice, "t")
 
 
 # --- editing ----------------------------------------------------------------

@@ -69,4 +69,9 @@ def test_an_empty_search_is_the_normal_home_page(client, posts):
 def test_search_content_is_escaped(client, posts):
     response = client.get(reverse("posts:home"), {"q": "<script>alert(1)</script>"})
     assert response.status_code == HTTPStatus.OK
-    assert "<script>alert(1)</script>" not in response.content.decode()
+    html = response.content.decode()
+    assert "<script>alert(1)</script>" not in html
+    # The query is shown back, escaped, in the heading and in the search box.
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"Posts matching “{escaped}”" in html
+    assert f'name="q" id="id_q" value="{escaped}"' in html

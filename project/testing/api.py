@@ -6,12 +6,16 @@ enough not to interfere; the throttling tests lower them on purpose.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import redis
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from project.api import AnonThrottle, UserThrottle
+from project.testing import unavailable
 from users.models import User
 
 PASSWORD = "correct-horse-battery-42"  # noqa: S105 (test accounts only)
@@ -81,3 +85,15 @@ def bob_client(bob) -> APIClient:
 @pytest.fixture
 def staff_client(staff) -> APIClient:
     return client_for(staff)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis database the tests may write to: ``TEST_REDIS_URL``, by default
+    database 15 on 127.0.0.1:6379. Without one the test is skipped (failed under CI)."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        unavailable(f"no Redis answers at {url} ({exc}): start redis-server, or set TEST_REDIS_URL")
+    return url

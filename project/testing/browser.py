@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from project.testing import unavailable
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -45,10 +47,7 @@ def pytest_runtest_makereport(item, call):
 def browser():
     executable = chromium_path()
     if executable is None:
-        message = "Chromium is not installed: apt-get install -y chromium (or set CHROMIUM_PATH)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Chromium is not installed: apt-get install -y chromium (or set CHROMIUM_PATH)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - requirements-dev.txt installs it

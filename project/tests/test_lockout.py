@@ -1,10 +1,12 @@
-"""Brute-force lockout on the admin log-in (the token endpoint's tests live with the API)."""
+"""Brute-force lockout on the admin log-in and the site's own log-in form
+(the token endpoint's tests live with the API)."""
 
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import SESSION_KEY, authenticate
+from django.urls import reverse
 from django.utils import timezone
 
 from users.models import LoginFailure, User
@@ -114,3 +116,28 @@ def test_counts_whose_window_has_passed_are_removed_when_new_ones_arrive(client,
     LoginFailure.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     admin_login(client, "someone", "wrong", address="10.0.0.2")
     assert set(LoginFailure.objects.values_list("key", "count")) == {("user:someone", 1), ("addr:10.0.0.2", 1)}
+
+
+def site_login(client, username, password, address="10.0.0.1"):
+    return client.post(reverse("users:login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_five_failures_lock_the_site_login_with_its_own_429_page(client, staff, other_staff, settings):
+    for _ in range(settings.LOCKOUT_MAX_FAILURES):
+        response = site_login(client, "alice", "wrong")
+        assert response.status_code == HTTPStatus.OK
+        assert "Please enter a correct username and password." in response.text
+    locked = site_login(client, "alice", PASSWORD)
+    assert locked.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert "registration/lockout.html" in [t.name for t in locked.templates]
+    assert 'name="password"' not in locked.text  # the lockout page, not the form again
+    assert "<p>Too many failed log-in attempts. Try again in 15 minutes.</p>" in locked.text
+    assert 0 < int(locked["Retry-After"]) <= settings.LOCKOUT_SECONDS
+    # Refused without logging in, and the refusal itself counted nothing more.
+    assert SESSION_KEY not in client.session
+    staff.refresh_from_db()
+    assert staff.last_login is None
+    assert set(LoginFailure.objects.values_list("key", "count")) == {("user:alice", 5), ("addr:10.0.0.1", 5)}
+    # Another account from another address logs in as usual.
+    assert site_login(client, "bob", PASSWORD, address="10.0.0.2")["Location"] == reverse("posts:home")
+    assert client.session[SESSION_KEY] == str(other_staff.pk)

@@ -157,3 +157,30 @@ def test_site_header_title_and_the_api_docs_link(admin_client):
     assert "Django SQLite project administration" in html
     assert "<title>Site administration | Django SQLite project admin</title>" in html
     assert 'href="/api/docs/"' in html
+
+
+# Markup written around the forms (a script, an import): the admin's own HTML must escape it.
+MARKUP = '"><b>x</b>'
+MARKUP_ESCAPED = "&quot;&gt;&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_markup_in_a_username_and_a_post_title_is_escaped_in_the_recent_posts(admin_client):
+    eve = User.objects.create_user(username=f"eve{MARKUP}", email="eve@example.com", password="pw-Secret-123")
+    post = Post.objects.create(author=eve, title=f"T{MARKUP}", body="b")
+    html = admin_client.get(reverse("admin:users_user_change", args=[eve.pk])).content.decode()
+    assert MARKUP not in html
+    recent = html[html.index('<ul class="recent-posts">') :]
+    recent = recent[: recent.index("</p>")]
+    post_url = reverse("admin:posts_post_change", args=[post.pk])
+    assert f'<li><a href="{post_url}">T{MARKUP_ESCAPED}</a>' in recent
+    assert f">All 1 posts by eve{MARKUP_ESCAPED}</a>" in recent
+
+
+def test_markup_in_a_username_is_escaped_in_the_row_checkbox(admin_client):
+    eve = User.objects.create_user(username=f"eve{MARKUP}", email="eve@example.com", password="pw-Secret-123")
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert MARKUP not in html
+    assert (
+        f'<input type="checkbox" name="_selected_action" value="{eve.pk}" class="action-select" '
+        f'aria-label="Select this object for an action - eve{MARKUP_ESCAPED}">'
+    ) in html
