@@ -73,3 +73,22 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+# Each violation is handed to Python as it happens, so a later navigation
+# cannot wipe it (a list kept in the page would start empty on every page).
+REPORT_VIOLATIONS_JS = """
+document.addEventListener('securitypolicyviolation', e =>
+  window.__cspViolation(location.pathname + ': ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+
+
+@pytest.fixture
+def csp_violations(page):
+    """Every CSP violation the browser reports on ``page``, from any page it visits."""
+    seen = []
+    page.expose_binding("__cspViolation", lambda source, text: seen.append(text))
+    page.add_init_script(REPORT_VIOLATIONS_JS)
+    # Chromium also writes each refusal to the console; either way counts.
+    page.on("console", lambda message: "Content Security Policy" in message.text and seen.append(message.text))
+    return seen

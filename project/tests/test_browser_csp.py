@@ -9,24 +9,6 @@ from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Each violation is handed to Python as it happens, so a later navigation
-# cannot wipe it (a list kept in the page would start empty on every page).
-REPORT_VIOLATIONS_JS = """
-document.addEventListener('securitypolicyviolation', e =>
-  window.__cspViolation(location.pathname + ': ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
-"""
-
-
-@pytest.fixture
-def csp_violations(page):
-    """Every CSP violation the browser reports on ``page``, from any page it visits."""
-    seen = []
-    page.expose_binding("__cspViolation", lambda source, text: seen.append(text))
-    page.add_init_script(REPORT_VIOLATIONS_JS)
-    # Chromium also writes each refusal to the console; either way counts.
-    page.on("console", lambda message: "Content Security Policy" in message.text and seen.append(message.text))
-    return seen
-
 
 def settle(page):
     """Let events queued while the page loaded (violations among them) be delivered."""

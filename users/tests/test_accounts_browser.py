@@ -5,7 +5,6 @@ password, log in with it; the old one is refused. No CSP violation on the way.""
 import pytest
 
 from project.testing.mail import link_in
-from project.tests.test_browser_csp import VIOLATIONS_JS
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,10 +19,8 @@ def log_in(page, url, password):
     page.click("button:has-text('Log in')")
 
 
-def test_forgot_password_mail_new_password_log_in(live_server, page, smtp_server):
+def test_forgot_password_mail_new_password_log_in(live_server, page, smtp_server, csp_violations):
     User.objects.create_user(username="reader", email="reader@example.com", password=OLD)
-    page.add_init_script(VIOLATIONS_JS)
-    seen = []
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.click("text=Forgot your password?")
@@ -32,7 +29,6 @@ def test_forgot_password_mail_new_password_log_in(live_server, page, smtp_server
     page.click("button:has-text('Send the link')")
     page.wait_for_url(f"{live_server.url}/accounts/password_reset/done/")
     assert "Check your email" in page.inner_text("h1")
-    seen += page.evaluate("window.__csp")
 
     (message,) = smtp_server.wait_for(1)
     assert smtp_server.envelopes[0][1] == ["reader@example.com"]
@@ -43,17 +39,14 @@ def test_forgot_password_mail_new_password_log_in(live_server, page, smtp_server
     page.fill("#id_new_password2", NEW)
     page.click("button:has-text('Set the new password')")
     page.wait_for_url(f"{live_server.url}/accounts/reset/done/")
-    seen += page.evaluate("window.__csp")
 
     log_in(page, live_server.url, OLD)
     assert "Please enter a correct username and password" in page.inner_text(".form-errors")
     log_in(page, live_server.url, NEW)
     page.wait_for_url(f"{live_server.url}/")
     assert page.locator(".nav-links >> text=reader").is_visible()
-    seen += page.evaluate("window.__csp")
 
     # The link from the message works once.
     page.goto(link_in(message))
     assert page.inner_text("h1") == "This link is not valid"
-    seen += page.evaluate("window.__csp")
-    assert seen == []
+    assert csp_violations == []
