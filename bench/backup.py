@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,13 +28,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's packages: the SQLite library every process of the project uses.
+sys.path.insert(0, str(ROOT))
+from dbtools.sqlite import Database  # noqa: E402
+
 DEFAULT_FIXTURE = Path(tempfile.gettempdir()) / "project-backups-bench" / "fixture.sqlite3"
 USERS, POSTS = 20_000, 2_700_000
 
 WRITER = r"""
-import sqlite3, sys, time
+import sys, time
+from dbtools.sqlite import Database
 path, seconds = sys.argv[1], float(sys.argv[2])
-conn = sqlite3.connect(path, timeout=20, isolation_level=None)
+conn = Database.connect(path, timeout=20, isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("PRAGMA synchronous=NORMAL")
 author = conn.execute("SELECT MIN(id) FROM users_user").fetchone()[0]
@@ -51,12 +55,12 @@ while time.monotonic() < end:
         )
         conn.execute("COMMIT")
         commits += 1
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         errors += 1
         print("writer error:", exc, file=sys.stderr)
         try:
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
+        except Database.Error:
             pass
     time.sleep(0.002)
 print(commits, errors)
@@ -102,7 +106,7 @@ def build_fixture(path: Path) -> None:
         cwd=ROOT,
         check=True,
     )
-    conn = sqlite3.connect(partial)
+    conn = Database.connect(partial)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     partial.rename(path)
@@ -127,7 +131,7 @@ def main() -> None:
         env = env_for(db, backups)
         manage = [sys.executable, str(ROOT / "manage.py")]
         size = db.stat().st_size
-        print(f"database: {size / 1e9:.2f} GB, {POSTS:,} posts; sqlite {sqlite3.sqlite_version}", file=sys.stderr)
+        print(f"database: {size / 1e9:.2f} GB, {POSTS:,} posts; sqlite {Database.sqlite_version}", file=sys.stderr)
 
         cli_times, ours_times, ours_rss = [], [], []
         for round_no in range(options.rounds):
@@ -149,12 +153,12 @@ def main() -> None:
         # Where dbbackup's time goes, phase by phase, on the same file.
         phase = work / "phase.sqlite3"
         started = time.perf_counter()
-        src, dst = sqlite3.connect(db), sqlite3.connect(phase)
+        src, dst = Database.connect(db), Database.connect(phase)
         src.backup(dst, pages=-1)
         dst.close()
         src.close()
         copy_time = time.perf_counter() - started
-        check = sqlite3.connect(phase)
+        check = Database.connect(phase)
         started = time.perf_counter()
         check.execute("PRAGMA integrity_check").fetchall()
         integrity_time = time.perf_counter() - started
@@ -167,7 +171,9 @@ def main() -> None:
         # Writers during a backup.
         seconds = max(3 * statistics.median(ours_times), 10)
         writers = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(db), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            )
             for _ in range(options.writers)
         ]
         time.sleep(1)
@@ -181,7 +187,7 @@ def main() -> None:
 
         # Restore of that backup (verify, safety backup compressed, swap in).
         restore_time, restore_rss = run_measured([*manage, "dbrestore", "--noinput", "--input", taken.name, "-v0"], env)
-        check = sqlite3.connect(db)
+        check = Database.connect(db)
         integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
         check.close()
 

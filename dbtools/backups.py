@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from dbtools.connectors import BackupError, Connector, connector_for, fsync_dir, sha256_file
+from dbtools.sqlite import Database
 
 MANIFEST_SUFFIX = ".json"
 MANIFEST_FORMAT = 1
@@ -150,7 +150,9 @@ def create_backup(
             "row_counts": dump.row_counts,
             "migrations": dump.migrations,
             "django_version": django.get_version(),
-            "sqlite_version": sqlite3.sqlite_version,
+            # The library that made a SQLite backup (read from its own
+            # connection); for the other engines, this process's.
+            "sqlite_version": dump.server_version if connector.engine == "sqlite" else Database.sqlite_version,
             "server_version": dump.server_version,
             "notes": dump.notes,
         }

@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from django.db import connections
+
+from dbtools.sqlite import Database
 
 CHUNK = 1024 * 1024
 GZIP_LEVEL = 6  # zlib's own default: most of level 9's ratio at a fraction of its time.
@@ -232,8 +233,8 @@ class Connector:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def sqlite_connect(path: Path | str, *, timeout: float = 20.0) -> sqlite3.Connection:
-    return sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+def sqlite_connect(path: Path | str, *, timeout: float = 20.0) -> Database.Connection:
+    return Database.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
 
 
 def sqlite_integrity(path: Path) -> None:
@@ -243,7 +244,7 @@ def sqlite_integrity(path: Path) -> None:
     conn = sqlite_connect(path)
     try:
         problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-    except sqlite3.DatabaseError as exc:
+    except Database.DatabaseError as exc:
         raise BackupError(f"{path.name} is not a usable SQLite database: {exc}.") from exc
     finally:
         conn.close()
@@ -287,7 +288,7 @@ class SQLiteConnector(Connector):
         snapshot = new_private_file(workdir, ".snapshot-", ".partial")
         try:
             self.report(f"Copying {source.stat().st_size:,} bytes with the online backup API ...")
-            self._snapshot(source, snapshot)
+            version = self._snapshot(source, snapshot)
             self.report("Checking the copy with PRAGMA integrity_check ...")
             if compress:
                 # The check runs on the uncompressed copy; gzip streams from it
@@ -310,7 +311,7 @@ class SQLiteConnector(Connector):
                     target.unlink(missing_ok=True)
                     raise
                 snapshot.unlink()
-                return Dump(target, hashing.sha.hexdigest(), "gzip", counts, migrations, sqlite3.sqlite_version)
+                return Dump(target, hashing.sha.hexdigest(), "gzip", counts, migrations, version)
             # Uncompressed: the snapshot is the backup. Hash it on a second
             # thread while SQLite checks it (both release the GIL), so the
             # check costs little more than one read of the file.
@@ -323,12 +324,13 @@ class SQLiteConnector(Connector):
             finally:
                 hasher.join()
             fsync_file(snapshot)
-            return Dump(snapshot, digest["sha"], "none", counts, migrations, sqlite3.sqlite_version)
+            return Dump(snapshot, digest["sha"], "none", counts, migrations, version)
         except BaseException:
             snapshot.unlink(missing_ok=True)
             raise
 
-    def _snapshot(self, source: Path, dest: Path) -> None:
+    def _snapshot(self, source: Path, dest: Path) -> str:
+        """Copy ``source`` into ``dest``; return the SQLite version that copied it."""
         # The online backup API in ONE step (pages=-1): it copies every page
         # under a single read transaction, so writers (WAL mode) carry on and
         # the copy is one consistent moment. A backup in small steps restarts
@@ -336,14 +338,16 @@ class SQLiteConnector(Connector):
         src = sqlite_connect(source)
         dst = sqlite_connect(dest)
         try:
+            version = str(src.execute("SELECT sqlite_version()").fetchone()[0])
             src.backup(dst, pages=-1)
             # A backup file is a single self-contained file: no WAL to lose.
             dst.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.DatabaseError as exc:
+        except Database.DatabaseError as exc:
             raise BackupError(f"SQLite backup of {source} failed: {exc}.") from exc
         finally:
             dst.close()
             src.close()
+        return version
 
     def check_dump(self, path: Path, compression: str) -> None:
         if compression == "gzip":
@@ -396,7 +400,7 @@ class SQLiteConnector(Connector):
             src.backup(dst, pages=-1)
             # Fold the restored pages into the main file and shrink the log.
             dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.DatabaseError as exc:
+        except Database.DatabaseError as exc:
             raise BackupError(f"Restoring into {live} failed, the database is unchanged: {exc}.") from exc
         finally:
             dst.close()

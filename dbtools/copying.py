@@ -47,7 +47,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model
 from django.db.utils import load_backend
 
-from project.db import database_from_url
+from project.db import SQLITE_ENGINE, database_from_url
 from project.progress import Progress
 
 # Rows that `migrate` itself creates (post_migrate signals) in every fresh
@@ -56,7 +56,7 @@ from project.progress import Progress
 CREATED_BY_MIGRATE = {"contenttypes.contenttype", "auth.permission", "sites.site"}
 CHECKSUM_MODULUS = 2**128
 SUPPORTED_ENGINES = {
-    "django.db.backends.sqlite3",
+    SQLITE_ENGINE,
     "django.db.backends.postgresql",
     "django.db.backends.mysql",
 }
@@ -115,7 +115,7 @@ def _settings_for_url(url: str, *, role: str) -> dict[str, Any]:
         config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
     except ImproperlyConfigured as exc:
         raise CopyError(f"--{role}: {exc}") from exc
-    if config["ENGINE"] == "django.db.backends.sqlite3":
+    if config["ENGINE"] == SQLITE_ENGINE:
         path = Path(config["NAME"])
         # sqlite3 would create a missing file and "copy" an empty database.
         if not path.is_file():

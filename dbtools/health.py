@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from dbtools.sqlite import WAL_RESET_FIXED_IN, Database
+
 OK = "ok"
 INFO = "info"
 WARNING = "warning"
@@ -38,11 +39,6 @@ PROBLEM = "problem"
 LEVELS = (OK, INFO, WARNING, PROBLEM)
 EXIT_CODES = {OK: 0, INFO: 0, WARNING: 1, PROBLEM: 2}
 
-# SQLite releases before 3.51.3 carry the WAL-reset bug: a race between two
-# checkpoints and a commit that restarts the WAL can corrupt a WAL-mode
-# database or lose committed transactions. A module constant so that tests
-# (and a distribution that backported the fix) can move it.
-WAL_RESET_FIXED_IN: tuple[int, int, int] = (3, 51, 3)
 # Before 3.46, PRAGMA optimize on a fresh connection only looks at tables that
 # connection has queried, which is none; dbvacuum runs ANALYZE instead.
 OPTIMIZE_ALL_TABLES_SINCE: tuple[int, int, int] = (3, 46, 0)
@@ -216,7 +212,7 @@ def sqlite_path(wrapper: BaseDatabaseWrapper) -> Path | None:
     return Path(name)
 
 
-def open_sqlite(path: Path, *, writable: bool, timeout: float) -> sqlite3.Connection:
+def open_sqlite(path: Path, *, writable: bool, timeout: float) -> Database.Connection:
     """A plain sqlite3 connection that never creates a missing file.
 
     Read-write when the folder allows it: the last connection to close a WAL
@@ -224,7 +220,7 @@ def open_sqlite(path: Path, *, writable: bool, timeout: float) -> sqlite3.Connec
     connections do, so a check leaves the folder as it found it.
     """
     mode = "rw" if writable else "ro"
-    return sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True, timeout=timeout, isolation_level=None)
+    return Database.connect(f"file:{quote(str(path))}?mode={mode}", uri=True, timeout=timeout, isolation_level=None)
 
 
 def read_wal_index(shm_path: Path) -> tuple[int, int] | None:
@@ -310,7 +306,7 @@ def sqlite_version_findings(
     report: Report,
     *,
     journal_mode: str,
-    library: tuple[int, int, int] = sqlite3.sqlite_version_info,
+    library: tuple[int, int, int] = Database.sqlite_version_info,
     fixed_in: tuple[int, int, int] | None = None,
 ) -> None:
     fixed_in = fixed_in or WAL_RESET_FIXED_IN
@@ -378,19 +374,37 @@ def free_page_findings(
         report.add(OK, "sqlite.free_pages", text, **data)
 
 
-def damaged_objects(conn: sqlite3.Connection, messages: list[str]) -> list[str]:
-    """The tables and indexes that own the pages named in integrity messages
-    ("On tree page 41 cell 3: ..."), found through the dbstat table when this
-    SQLite has it; an empty list when it cannot tell."""
-    pages = sorted({int(m) for message in messages for m in re.findall(r"\bpage (\d+)", message)})[:20]
+def damaged_objects(conn: Database.Connection, messages: list[str]) -> list[str]:
+    """The tables and indexes named by integrity messages; an empty list when
+    it cannot tell.
+
+    Recent SQLite names the b-tree by its root page ("Tree 5 page 41 cell 3:
+    ..."), which sqlite_master maps to a name. Older releases only name the
+    page ("On tree page 41 cell 3: ..."), which the dbstat table maps when
+    that SQLite has it (the bundled one is built without it).
+    """
     names: list[str] = []
+
+    def add(name: object) -> None:
+        if name is not None and str(name) not in names:
+            names.append(str(name))
+
+    roots = sorted({int(m) for message in messages for m in re.findall(r"\bTree (\d+)", message)})[:20]
+    try:
+        for root in roots:
+            add(next(iter(conn.execute("SELECT name FROM sqlite_master WHERE rootpage = ?", [root])), [None])[0])
+    except Database.Error:
+        return names
+    if roots:
+        return names
+    pages = sorted({int(m) for message in messages for m in re.findall(r"\bpage (\d+)", message)})[:20]
     for page in pages:
         try:
             row = conn.execute("SELECT name FROM dbstat WHERE pageno = ?", [page]).fetchone()
-        except sqlite3.Error:
+        except Database.Error:
             return names  # no dbstat, or too damaged to walk
-        if row and row[0] not in names:
-            names.append(str(row[0]))
+        if row:
+            add(row[0])
     return names
 
 
@@ -446,22 +460,22 @@ def check_sqlite(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, th
         conn.close()
 
 
-def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> sqlite3.Connection | None:
-    def connect(uri: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> Database.Connection | None:
+    def connect(uri: str) -> Database.Connection:
+        conn = Database.connect(uri, uri=True, timeout=5.0, isolation_level=None)
         try:
             # The checks only read; query_only makes sure of it. Reading the
             # schema is what fails when the file cannot be opened after all.
             conn.execute("PRAGMA query_only=ON")
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
+        except Database.Error:
             conn.close()
             raise
         return conn
 
     try:
         return connect(f"file:{quote(str(path))}?mode={'rw' if writable else 'ro'}")
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         error = first_line(exc)
     if wal_mode_file and not writable and not Path(f"{path}-wal").exists():
         # Reading a WAL database needs its -shm file, which cannot be created
@@ -469,7 +483,7 @@ def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_fil
         # process can be writing: reading the file as immutable is safe.
         try:
             conn = connect(f"file:{quote(str(path))}?mode=ro&immutable=1")
-        except sqlite3.Error as exc:
+        except Database.Error as exc:
             error = first_line(exc)
         else:
             report.add(
@@ -485,7 +499,7 @@ def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_fil
 
 def _check_open_sqlite(
     report: Report,
-    conn: sqlite3.Connection,
+    conn: Database.Connection,
     path: Path,
     *,
     full: bool,

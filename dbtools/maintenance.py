@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from dbtools.health import (
     server_label,
     sqlite_path,
 )
+from dbtools.sqlite import Database
 
 Say = Callable[[str], None]
 
@@ -120,13 +120,13 @@ def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, sa
         if dry_run:
             conn.execute("PRAGMA query_only=ON")
         journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         raise MaintenanceError(f"SQLite cannot open {path}: {first_line(exc)}") from exc
     result = VacuumResult(wrapper.alias, "sqlite", sqlite_files_size(path), 0, 0.0, dry_run)
     say(f"{path}: {human_bytes(result.size_before)} on disk, journal mode {journal_mode}")
     try:
         _vacuum_open_sqlite(conn, path, result, journal_mode=journal_mode, timeout=timeout, full=full, say=say)
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         raise MaintenanceError(f"SQLite failed on {path}: {first_line(exc)}") from exc
     finally:
         conn.close()
@@ -136,7 +136,7 @@ def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, sa
 
 
 def _vacuum_open_sqlite(
-    conn: sqlite3.Connection,
+    conn: Database.Connection,
     path: Path,
     result: VacuumResult,
     *,
@@ -167,7 +167,7 @@ def _vacuum_open_sqlite(
     if full:
         try:
             rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself stops
+        except Database.DatabaseError as exc:  # damage bad enough that the check itself stops
             rows = [first_line(exc)]
         if rows != ["ok"]:
             raise MaintenanceError(
@@ -200,7 +200,7 @@ def _vacuum_open_sqlite(
             _timed(say, "VACUUM", lambda: conn.execute("VACUUM"))
     # Before 3.46, PRAGMA optimize on a new connection skips every table (it
     # only considers tables the connection has queried): ANALYZE instead.
-    new_optimize = sqlite3.sqlite_version_info >= OPTIMIZE_ALL_TABLES_SINCE
+    new_optimize = Database.sqlite_version_info >= OPTIMIZE_ALL_TABLES_SINCE
     statement = "PRAGMA optimize=0x10002" if new_optimize else "ANALYZE"
     if result.dry_run:
         say(f"{prefix}: PRAGMA analysis_limit=400; {statement}")

@@ -5,16 +5,19 @@ midway. These run whatever DATABASE_URL says: they make their own files."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
+from django.conf import settings
+
+from dbtools.sqlite import Database
 from dbtools.tests.backup_support import MANAGE, LiveDatabase, base_env, manage, sqlite_database
 
 WRITER = r"""
-import os, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
+import os, sys
+from dbtools.sqlite import Database
+conn = Database.connect(sys.argv[1], timeout=20, isolation_level=None)
 conn.execute("CREATE TABLE IF NOT EXISTS ledger_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
 conn.execute("CREATE TABLE IF NOT EXISTS ledger_b (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
 print("ready", flush=True)
@@ -28,7 +31,7 @@ while True:
         conn.execute("INSERT INTO ledger_b (n) VALUES (?)", (n,))
         conn.execute("COMMIT")
         n += 1
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         errors += 1
         print("error", exc, file=sys.stderr, flush=True)
     if n % 50 == 0 and os.path.exists(sys.argv[2]):
@@ -42,6 +45,7 @@ def test_backup_under_continuous_writes_is_consistent_and_restorable(tmp_path):
     stop = tmp_path / "stop"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(live.sqlite_path), str(stop)],
+        cwd=settings.BASE_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -83,7 +87,7 @@ def test_restore_over_a_live_wal_gives_exactly_the_backup_rows(tmp_path):
     live = sqlite_database(tmp_path)
     backed_up = live.state()
     live.ok("dbbackup")
-    holder = sqlite3.connect(live.sqlite_path, isolation_level=None)
+    holder = Database.connect(live.sqlite_path, isolation_level=None)
     holder.execute("PRAGMA wal_autocheckpoint=0")
     holder.execute("DELETE FROM posts_post WHERE id > 50")
     holder.execute("UPDATE users_user SET username = username || '-renamed'")
