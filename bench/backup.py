@@ -3,8 +3,9 @@
 
 Prints, from one run on the same file:
   - wall time of `sqlite3 DB ".backup FILE"` and of `manage.py dbbackup --no-compress`
-    (which also runs PRAGMA integrity_check and sha256 on the copy), rounds
-    alternating A B A B ..., median kept, and their ratio;
+    with `--verify full` (PRAGMA integrity_check and sha256 on the copy) and
+    `--verify quick` (quick_check), rounds alternating A B C A B C ..., medians
+    kept, and their ratios;
   - peak memory (max RSS of the process) of dbbackup and of dbrestore;
   - writers: N processes inserting posts in their own transactions during a
     dbbackup; their commits and errors.
@@ -133,22 +134,24 @@ def main() -> None:
         size = db.stat().st_size
         print(f"database: {size / 1e9:.2f} GB, {POSTS:,} posts; sqlite {Database.sqlite_version}", file=sys.stderr)
 
-        cli_times, ours_times, ours_rss = [], [], []
+        cli_times, ours_rss = [], []
+        ours_times: dict[str, list[float]] = {"full": [], "quick": []}
         for round_no in range(options.rounds):
             target = work / f"cli-{round_no}.sqlite3"
             elapsed, _ = run_measured(["sqlite3", str(db), f".backup '{target}'"])
             cli_times.append(elapsed)
             target.unlink()
-            out = work / f"ours-{round_no}.sqlite3"
-            elapsed, rss = run_measured([*manage, "dbbackup", "--no-compress", "--quiet", "--output", str(out)], env)
-            ours_times.append(elapsed)
-            ours_rss.append(rss)
-            out.unlink()
-            out.with_name(out.name + ".json").unlink()
-            print(
-                f"round {round_no + 1}: sqlite3 .backup {cli_times[-1]:.2f} s, dbbackup {elapsed:.2f} s",
-                file=sys.stderr,
-            )
+            line = f"round {round_no + 1}: sqlite3 .backup {elapsed:.2f} s"
+            for verify in ("full", "quick"):
+                out = work / f"ours-{round_no}-{verify}.sqlite3"
+                args = [*manage, "dbbackup", "--no-compress", "--verify", verify, "--quiet", "--output", str(out)]
+                elapsed, rss = run_measured(args, env)
+                ours_times[verify].append(elapsed)
+                ours_rss.append(rss)
+                out.unlink()
+                out.with_name(out.name + ".json").unlink()
+                line += f", dbbackup --verify {verify} {elapsed:.2f} s"
+            print(line, file=sys.stderr)
 
         # Where dbbackup's time goes, phase by phase, on the same file.
         phase = work / "phase.sqlite3"
@@ -169,7 +172,7 @@ def main() -> None:
         phase.unlink()
 
         # Writers during a backup.
-        seconds = max(3 * statistics.median(ours_times), 10)
+        seconds = max(3 * statistics.median(ours_times["full"]), 10)
         writers = [
             subprocess.Popen(
                 [sys.executable, "-c", WRITER, str(db), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -184,6 +187,9 @@ def main() -> None:
             c, e = (int(x) for x in out_text.split())
             commits, errors = commits + c, errors + e
         (taken,) = [p for p in backups.iterdir() if not p.name.endswith(".json")]
+        shell_version = subprocess.run(
+            [shutil.which("sqlite3") or "sqlite3", "--version"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
 
         # Restore of that backup (verify, safety backup compressed, swap in).
         restore_time, restore_rss = run_measured([*manage, "dbrestore", "--noinput", "--input", taken.name, "-v0"], env)
@@ -191,19 +197,22 @@ def main() -> None:
         integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
         check.close()
 
-        cli, ours = statistics.median(cli_times), statistics.median(ours_times)
+        cli = statistics.median(cli_times)
+        full, quick = statistics.median(ours_times["full"]), statistics.median(ours_times["quick"])
         rows = [
             ("database size", f"{size / 1e9:.2f} GB"),
-            (f"sqlite3 .backup (median of {options.rounds})", f"{cli:.2f} s"),
-            (f"dbbackup --no-compress (median of {options.rounds})", f"{ours:.2f} s"),
-            ("ratio dbbackup / sqlite3 .backup", f"{ours / cli:.2f}x (goal <= 1.30x)"),
+            (f"sqlite3 .backup (median of {options.rounds}; the shell's own SQLite {shell_version})", f"{cli:.2f} s"),
+            (f"dbbackup --no-compress --verify full (median of {options.rounds})", f"{full:.2f} s"),
+            (f"dbbackup --no-compress --verify quick (median of {options.rounds})", f"{quick:.2f} s"),
+            ("ratio dbbackup --verify full / sqlite3 .backup", f"{full / cli:.2f}x"),
+            ("ratio dbbackup --verify quick / sqlite3 .backup", f"{quick / cli:.2f}x (goal <= 1.30x)"),
             ("  of which: backup API copy (one step)", f"{copy_time:.2f} s"),
             ("  of which: PRAGMA integrity_check on the copy", f"{integrity_time:.2f} s"),
             ("  (PRAGMA quick_check on the copy, for comparison)", f"{quick_time:.2f} s"),
             ("dbbackup peak memory (max RSS)", f"{max(ours_rss) / 1024:.0f} MB (goal < 100 MB)"),
-            (f"dbbackup with {options.writers} writers running", f"{under_load:.2f} s"),
+            (f"dbbackup (default --verify) with {options.writers} writers running", f"{under_load:.2f} s"),
             ("writer commits / errors during it", f"{commits} / {errors} (goal 0 errors)"),
-            ("dbrestore (verify, safety backup, swap)", f"{restore_time:.2f} s"),
+            ("dbrestore (checks incl. integrity_check, safety backup, swap)", f"{restore_time:.2f} s"),
             ("dbrestore peak memory (max RSS)", f"{restore_rss / 1024:.0f} MB (goal < 100 MB)"),
             ("integrity_check after restore", integrity),
         ]

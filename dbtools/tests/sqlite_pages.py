@@ -5,6 +5,7 @@ its root page in the file itself, by SQLite's documented file format
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from dbtools.sqlite import connect
@@ -53,3 +54,30 @@ def corrupt_a_page(path: Path, table: str = "posts_post", *, nth: int = 3, garba
         fh.seek((page - 1) * page_size + 8)
         fh.write(garbage * ((page_size - 16) // len(garbage)))
     return page
+
+
+DATETIME = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def change_a_stored_value(path: Path, table: str = "posts_post") -> int:
+    """Change one digit of a date stored in a leaf page of ``table``, in
+    place: the page stays well-formed (the check that reads pages and
+    records, quick_check, passes) but the row no longer matches its entry in
+    the table's indexes, which only the full integrity_check compares.
+    Returns the page number."""
+    conn = connect(path, mode="ro")
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    with open(path, "r+b") as fh:
+        for page in leaf_pages(path, table):
+            fh.seek((page - 1) * page_size)
+            data = fh.read(page_size)
+            found = DATETIME.search(data)
+            if found:
+                year = found.start()  # 2xxx becomes 1xxx: the same length, another value
+                fh.seek((page - 1) * page_size + year)
+                fh.write(b"1" if data[year : year + 1] != b"1" else b"2")
+                return page
+    raise AssertionError(f"no stored date found in {table}")

@@ -4,15 +4,21 @@ midway. These run whatever DATABASE_URL says: they make their own files."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from dbtools.sqlite import Database
 from dbtools.tests.backup_support import MANAGE, LiveDatabase, base_env, manage, sqlite_database
+from dbtools.tests.sqlite_pages import change_a_stored_value, corrupt_a_page
 
 WRITER = r"""
 import os, sys
@@ -164,3 +170,94 @@ def test_restore_onto_a_new_machine_creates_the_database(tmp_path):
     assert fresh.query("PRAGMA integrity_check") == [("ok",)]
     # Nothing to save first: no safety backup.
     assert fresh.backups() == [backup]
+
+
+# --- damage the checksum cannot see ---------------------------------------------
+
+
+def checkpoint(path) -> None:
+    """Fold the -wal into the file, so that its pages can be edited in place."""
+    conn = Database.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def repack(backup: Path, damage) -> None:
+    """Decompress a gzip backup, damage the SQLite file inside, compress it
+    again and make the manifest's size and sha256 match: a valid gzip of a
+    file that opens as SQLite, whose checksum is right."""
+    inner = backup.with_name("inner.sqlite3")
+    inner.write_bytes(gzip.decompress(backup.read_bytes()))
+    damage(inner)
+    backup.write_bytes(gzip.compress(inner.read_bytes()))
+    inner.unlink()
+    manifest_file = backup.with_name(backup.name + ".json")
+    manifest = json.loads(manifest_file.read_text())
+    data = backup.read_bytes()
+    manifest.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest_file.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "verify", "pragma"),
+    [
+        (corrupt_a_page, "quick", "quick_check"),  # a page of garbage: the quick check sees it
+        (change_a_stored_value, "full", "integrity_check"),  # a row that disagrees with its index
+    ],
+    ids=["damaged-page", "row-differs-from-index"],
+)
+def test_a_backup_with_a_matching_checksum_but_damage_inside_is_refused(tmp_path, damage, verify, pragma):
+    live = sqlite_database(tmp_path)
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    repack(backup, damage)
+    assert live.ok("listbackups", "--json").stdout.count('"checksum": "ok"') == 1
+
+    result = live.manage("dbrestore", "--noinput", "--verify", verify, "--input", backup.name)
+    assert result.returncode != 0
+    assert f"PRAGMA {pragma} failed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert live.state() == current
+    # Refused before anything else happened: no safety backup either.
+    assert live.backups() == [backup]
+
+
+def test_the_default_restore_check_is_the_full_integrity_check(tmp_path):
+    live = sqlite_database(tmp_path)
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    repack(backup, change_a_stored_value)
+    result = live.manage("dbrestore", "--noinput", "--input", backup.name)
+    assert result.returncode != 0
+    assert "PRAGMA integrity_check failed" in result.stderr, result.stderr
+    assert live.state() == current
+
+
+@pytest.mark.parametrize(
+    ("args", "pragma"),
+    [(["--verify", "quick"], "quick_check"), (["--verify", "full", "--no-compress"], "integrity_check")],
+    ids=["quick-compressed", "full-uncompressed"],
+)
+def test_a_live_database_with_a_damaged_page_is_not_backed_up(tmp_path, args, pragma):
+    live = sqlite_database(tmp_path)
+    checkpoint(live.sqlite_path)
+    corrupt_a_page(live.sqlite_path)
+    result = live.manage("dbbackup", *args)
+    assert result.returncode != 0
+    assert f"PRAGMA {pragma} failed" in result.stderr, result.stderr
+    assert live.backups() == []
+    assert [p.name for p in live.backup_dir.iterdir()] == []
+
+
+def test_a_backup_records_the_check_it_passed(tmp_path):
+    live = sqlite_database(tmp_path, users=2, posts=5)
+    live.ok("dbbackup")
+    live.ok("dbbackup", "--verify", "full")
+    verified = sorted(live.manifest(path)["verified"] for path in live.backups())
+    assert verified == ["integrity_check", "quick_check"]
