@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark dbbackup / dbrestore on a SQLite database of about 1 GB.
+"""Benchmark dbbackup / dbrestore on a SQLite database of about 2 GB.
 
 Prints, from one run on the same file:
   - wall time of `sqlite3 DB ".backup FILE"` and of `manage.py dbbackup --no-compress`
@@ -10,7 +10,7 @@ Prints, from one run on the same file:
   - writers: N processes inserting posts in their own transactions during a
     dbbackup; their commits and errors.
 
-The fixture (seed_demo --users 20000 --posts 2700000, about 1 GB) is built
+The fixture (seed_demo --users 20000 --posts 2700000, about 2.2 GB with the search index) is built
 once in the temporary folder and reused; every run works on a copy of it.
 
 usage: bench/backup.py [--rounds 3] [--writers 2] [--fixture PATH]   (BENCH_KEEP=1 keeps the work folder)

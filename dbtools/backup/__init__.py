@@ -71,10 +71,11 @@ __all__ = [
 
 Report = Callable[[str], None]
 
-# How deeply a SQLite copy is checked by default (docs/backups.md has the
-# measurements): a backup runs quick_check, which catches damaged pages and
-# records at a fraction of integrity_check's cost on a large file; a restore,
-# rare and about to replace the live data, runs the full integrity_check.
+# How deeply a SQLite copy is checked by default (measurements in
+# docs/benchmarks.md, "Backups"): a backup runs quick_check, which catches
+# damaged pages and records in about half the time of a fully checked backup
+# on a large file; a restore, rare and about to replace the live data, runs
+# the full integrity_check.
 BACKUP_VERIFY = "quick"
 RESTORE_VERIFY = "full"
 
