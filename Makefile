@@ -27,7 +27,7 @@ help:
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff format and autofix"
 	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -throttle)"
-	@echo "make bench-backup - dbbackup/dbrestore on a 1 GB SQLite file (built once in the temp folder)"
+	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
@@ -145,7 +145,7 @@ bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 bench-search: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) bench/search.py
 
-# Backups on a ~1 GB SQLite file (built once in the temp folder): dbbackup vs
+# Backups on a ~2 GB SQLite file (built once in the temp folder): dbbackup vs
 # sqlite3 .backup, peak memory, writers during a backup. Serialised with the
 # other benchmarks by the lock file.
 bench-backup: $(VENV)/.runtime-installed

@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's packages: the SQLite library every process of the project uses.
+sys.path.insert(0, str(ROOT))
+from dbtools.sqlite import Database  # noqa: E402
+
 SECTION = "## Admin pages at 1,000 and 1,000,000 posts"
 NOTES = """\
 Reading the table:
@@ -170,7 +173,7 @@ def measure(repeat: int) -> dict:
             "rows": len(changelist.result_list) if changelist is not None else None,
             "estimated": estimated,
         }
-    return {"posts": Post.objects.count(), "sqlite": sqlite3.sqlite_version, "pages": results}
+    return {"posts": Post.objects.count(), "sqlite": Database.sqlite_version, "pages": results}
 
 
 def table(runs: dict[int, dict], sizes: list[int]) -> str:

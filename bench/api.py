@@ -29,6 +29,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's packages: the SQLite library every process of the project uses.
+sys.path.insert(0, str(ROOT))
+from dbtools.sqlite import Database  # noqa: E402
+
 BIN = Path(sys.executable).parent
 WORKERS = 2 * (os.cpu_count() or 1) + 1  # What compare.py gives each peer.
 USERS, POSTS = 2000, 100_000
@@ -83,9 +87,8 @@ def build_database(folder: Path, base_env: dict[str, str]) -> tuple[Path, str]:
             env=env,
         ).split()[-1]
         # Fold the WAL into the main file so that a plain copy is the whole database.
-        import sqlite3
 
-        with sqlite3.connect(db) as con:
+        with Database.connect(db) as con:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         token_file.write_text(token)
         (folder / ".ready").touch()

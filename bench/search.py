@@ -37,6 +37,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's packages: the SQLite library every process of the project uses.
+sys.path.insert(0, str(ROOT))
+from dbtools.sqlite import Database  # noqa: E402
+
 PAGE_SIZE = 20
 RARE_WORD = "zeppelin"
 RARE_POSTS = 5
@@ -54,9 +58,8 @@ def build_fixture(path: Path, posts: int) -> None:
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
     subprocess.run([*manage, "seed_demo", "--users", "2000", "--posts", str(posts), "-v0"], env=env, check=True)
     # Fold the WAL back into the file so that the fixture is one file.
-    import sqlite3
 
-    with sqlite3.connect(tmp) as db:
+    with Database.connect(tmp) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     tmp.rename(path)
 

@@ -43,11 +43,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.color import no_style
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model
 from django.db.utils import load_backend
 
-from project.db import database_from_url
+from dbtools.engines import Engine, engine_for
+from project.db import SQLITE_ENGINE, database_from_url
 from project.progress import Progress
 
 # Rows that `migrate` itself creates (post_migrate signals) in every fresh
@@ -56,7 +56,7 @@ from project.progress import Progress
 CREATED_BY_MIGRATE = {"contenttypes.contenttype", "auth.permission", "sites.site"}
 CHECKSUM_MODULUS = 2**128
 SUPPORTED_ENGINES = {
-    "django.db.backends.sqlite3",
+    SQLITE_ENGINE,
     "django.db.backends.postgresql",
     "django.db.backends.mysql",
 }
@@ -75,6 +75,10 @@ class Side:
     @property
     def connection(self) -> BaseDatabaseWrapper:
         return connections[self.alias]
+
+    @property
+    def engine(self) -> Engine:
+        return engine_for(self.alias)
 
     def describe(self) -> str:
         settings_dict = self.connection.settings_dict
@@ -115,7 +119,7 @@ def _settings_for_url(url: str, *, role: str) -> dict[str, Any]:
         config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
     except ImproperlyConfigured as exc:
         raise CopyError(f"--{role}: {exc}") from exc
-    if config["ENGINE"] == "django.db.backends.sqlite3":
+    if config["ENGINE"] == SQLITE_ENGINE:
         path = Path(config["NAME"])
         # sqlite3 would create a missing file and "copy" an empty database.
         if not path.is_file():
@@ -169,14 +173,6 @@ def _redact(url: str) -> str:
     return f"{scheme}://{credentials}{at}{host}"
 
 
-def _identity(conn: BaseDatabaseWrapper) -> tuple[str, ...]:
-    s = conn.settings_dict
-    name = str(s.get("NAME") or "")
-    if conn.vendor == "sqlite" and name and not name.startswith("file:") and name != ":memory:":
-        name = str(Path(name).resolve())
-    return (conn.vendor, str(s.get("HOST") or ""), str(s.get("PORT") or ""), name)
-
-
 # --- what to copy ----------------------------------------------------------------
 
 
@@ -217,25 +213,14 @@ def copied_fields(model: type[Model]) -> list:
     return [f for f in model._meta.local_concrete_fields if not getattr(f, "generated", False)]
 
 
-def _unapplied_migrations(conn: BaseDatabaseWrapper) -> list[str]:
-    executor = MigrationExecutor(conn)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
-
-
-def _count(conn: BaseDatabaseWrapper, table: str) -> int:
-    with conn.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {conn.ops.quote_name(table)}")  # noqa: S608 (quoted identifier)
-        return cursor.fetchone()[0]
-
-
 def target_data(target: Side, models: Iterable[type[Model]]) -> dict[str, int]:
     """Row counts of the target tables that hold data other than migrate's own."""
     found = {}
     for model in models:
         if model._meta.label_lower in CREATED_BY_MIGRATE:
             continue
-        rows = _count(target.connection, model._meta.db_table)
+        with target.connection.cursor() as cursor:
+            rows = target.engine.count_rows(cursor, [model._meta.db_table])[model._meta.db_table]
         if rows:
             found[model._meta.db_table] = rows
     return found
@@ -243,11 +228,11 @@ def target_data(target: Side, models: Iterable[type[Model]]) -> dict[str, int]:
 
 def check_sides(source: Side, target: Side) -> list[type[Model]]:
     """Refuse what cannot work before anything is written; return the tables."""
-    if source.alias == target.alias or _identity(source.connection) == _identity(target.connection):
+    if source.alias == target.alias or source.engine.identity() == target.engine.identity():
         raise CopyError("--from and --to are the same database.")
     for side, role in ((source, "from"), (target, "to")):
         try:
-            pending = _unapplied_migrations(side.connection)
+            pending = side.engine.pending_migrations()
         except DatabaseError as exc:
             raise CopyError(f"--{role}: cannot read {side.describe()}: {exc}") from exc
         if pending:
@@ -317,55 +302,31 @@ def read_pages(conn: BaseDatabaseWrapper, model: type[Model], batch_size: int) -
 
 
 class TableWriter:
-    """Writes rows into one table the fastest portable way per engine, without
-    Django's query log (with DEBUG on it would keep every statement's text):
-
-    - PostgreSQL: ``COPY ... FROM STDIN``, several times faster than INSERT;
-    - SQLite: ``executemany`` of one prepared single-row INSERT;
-    - MariaDB/MySQL: multi-row INSERT statements.
-    """
-
-    # PostgreSQL's protocol limit on parameters per statement; the others are lower or equal.
-    MAX_PARAMS = 65535
+    """Writes rows into one table the fastest way its engine has
+    (``Engine.write_rows``: COPY on PostgreSQL, one prepared INSERT on SQLite,
+    multi-row INSERTs on MariaDB), without Django's query log (with DEBUG on
+    it would keep every statement's text)."""
 
     def __init__(self, conn: BaseDatabaseWrapper, model: type[Model]) -> None:
         self.conn = conn
+        self.engine = engine_for(conn)
         fields = copied_fields(model)
-        quote = conn.ops.quote_name
+        self.table = model._meta.db_table
+        self.columns = [f.column for f in fields]
         self.preparers: list[Callable[[Any], Any]] = [
             (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
         ]
-        # Identifiers come from the models and are quoted by the target's backend.
-        table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
-        self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
-        self.prefix = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
-        self.placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        self.rows_per_statement = max(
-            1, min(conn.ops.bulk_batch_size(fields, [None] * 1000), self.MAX_PARAMS // len(fields))
-        )
         conn.ensure_connection()
         with conn.wrap_database_errors:
             self.cursor = conn.make_cursor(conn.create_cursor())
 
-    def _prepared(self, rows: list[tuple]) -> Iterator[list[Any]]:
+    def _prepared(self, rows: list[tuple]) -> list[list[Any]]:
         preparers = self.preparers
-        for row in rows:
-            yield [prepare(value) for prepare, value in zip(preparers, row, strict=True)]
+        return [[prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows]
 
     def write(self, rows: list[tuple]) -> None:
-        vendor = self.conn.vendor
-        if vendor == "postgresql":
-            # The driver's own cursor: COPY is psycopg's API, not DB-API.
-            with self.conn.wrap_database_errors, self.cursor.cursor.copy(self.copy_sql) as copy:
-                for values in self._prepared(rows):
-                    copy.write_row(values)
-        elif vendor == "sqlite":
-            self.cursor.executemany(self.prefix + self.placeholder, list(self._prepared(rows)))
-        else:
-            for start in range(0, len(rows), self.rows_per_statement):
-                chunk = rows[start : start + self.rows_per_statement]
-                params = [value for values in self._prepared(chunk) for value in values]
-                self.cursor.execute(self.prefix + ", ".join([self.placeholder] * len(chunk)), params)
+        with self.conn.wrap_database_errors:
+            self.engine.write_rows(self.cursor, self.table, self.columns, self._prepared(rows))
 
     def close(self) -> None:
         self.cursor.close()
@@ -381,33 +342,20 @@ def read_only_snapshot(conn: BaseDatabaseWrapper) -> Iterator[None]:
     if conn.in_atomic_block:
         raise CopyError("The source connection is inside a transaction; dbcopy must open its own.")
     conn.ensure_connection()
-    vendor = conn.vendor
-    saved_mode = getattr(conn, "transaction_mode", None)
+    engine = engine_for(conn)
     with conn.cursor() as cursor:
-        if vendor == "sqlite":
-            cursor.execute("PRAGMA query_only=ON")
-            # A DEFERRED transaction reads a snapshot without the write lock.
-            conn.transaction_mode = "DEFERRED"
-        elif vendor == "mysql":
-            # Applies to the transactions this session starts from now on.
-            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        engine.begin_read_only(cursor)
     try:
         with transaction.atomic(using=conn.alias):
-            if vendor == "postgresql":
-                with conn.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as cursor:
+                engine.in_read_only(cursor)
             yield
     finally:
-        if vendor == "sqlite":
-            conn.transaction_mode = saved_mode
+        engine.after_read_only()
         try:
             if conn.connection is not None:
                 with conn.cursor() as cursor:
-                    if vendor == "sqlite":
-                        cursor.execute("PRAGMA query_only=OFF")
-                    elif vendor == "mysql":
-                        level = (getattr(conn, "isolation_level", None) or "read committed").upper()
-                        cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}, READ WRITE")
+                    engine.end_read_only(cursor)
         except DatabaseError:
             # A broken connection cannot be restored; closing it drops the
             # read-only session state with it, and the original error stands.

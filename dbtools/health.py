@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -24,12 +23,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.recorder import MigrationRecorder
+
+from dbtools import sqlite
+from dbtools.engines import Engine, EngineError, engine_for, pending_migrations
+from dbtools.sqlite import WAL_RESET_FIXED_IN, Database
 
 OK = "ok"
 INFO = "info"
@@ -38,18 +37,10 @@ PROBLEM = "problem"
 LEVELS = (OK, INFO, WARNING, PROBLEM)
 EXIT_CODES = {OK: 0, INFO: 0, WARNING: 1, PROBLEM: 2}
 
-# SQLite releases before 3.51.3 carry the WAL-reset bug: a race between two
-# checkpoints and a commit that restarts the WAL can corrupt a WAL-mode
-# database or lose committed transactions. A module constant so that tests
-# (and a distribution that backported the fix) can move it.
-WAL_RESET_FIXED_IN: tuple[int, int, int] = (3, 51, 3)
 # Before 3.46, PRAGMA optimize on a fresh connection only looks at tables that
 # connection has queried, which is none; dbvacuum runs ANALYZE instead.
 OPTIMIZE_ALL_TABLES_SINCE: tuple[int, int, int] = (3, 46, 0)
 
-# How long a check waits for a server that does not answer, unless the
-# database's OPTIONS already set connect_timeout: a monitor must not hang.
-CONNECT_TIMEOUT_SECONDS = 10
 MIB = 1024 * 1024
 
 
@@ -148,24 +139,6 @@ def version_text(version: tuple[int, ...]) -> str:
 # --- all engines -------------------------------------------------------------
 
 
-def pending_migrations(applied: set[tuple[str, str]]) -> list[str]:
-    """Migrations on disk that are not recorded as applied, as "app.name".
-
-    A squashed migration counts as applied when everything it replaces is.
-    """
-    graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    pending = []
-    for key in graph.leaf_nodes():
-        for node in graph.forwards_plan(key):
-            migration = graph.nodes[node]
-            if node in applied or (migration.replaces and all(tuple(r) in applied for r in migration.replaces)):
-                continue
-            label = f"{node[0]}.{node[1]}"
-            if label not in pending:
-                pending.append(label)
-    return pending
-
-
 def migration_findings(report: Report, applied: set[tuple[str, str]]) -> None:
     pending = pending_migrations(applied)
     if pending:
@@ -180,51 +153,31 @@ def migration_findings(report: Report, applied: set[tuple[str, str]]) -> None:
         report.add(OK, "migrations", "all migrations are applied")
 
 
-def project_tables(wrapper: BaseDatabaseWrapper) -> list[str]:
-    """The tables of the installed apps' models that exist in this database."""
-    with wrapper.cursor() as cursor:
-        existing = set(wrapper.introspection.table_names(cursor))
-    return sorted(name for name in wrapper.introspection.django_table_names() if name in existing)
-
-
 def check_database(alias: str, *, full: bool = False, thresholds: Thresholds | None = None) -> Report:
     """Run every check for the engine behind ``alias`` and return the findings."""
     thresholds = thresholds or Thresholds()
     try:
-        wrapper = connections[alias]
-    except Exception as exc:  # e.g. the engine's driver is not installed
+        engine = engine_for(alias)
+    except EngineError as exc:  # e.g. the engine's driver is not installed, or no checks for it
         report = Report(alias, "unknown")
-        report.add(PROBLEM, "connection", f"cannot load the database backend: {first_line(exc)}")
+        report.add(PROBLEM, "connection", first_line(exc))
         return report
-    checker = CHECKERS.get(wrapper.vendor)
-    report = Report(alias, wrapper.vendor)
-    if checker is None:
-        report.add(PROBLEM, "engine", f"no health checks for the {wrapper.vendor!r} engine")
-        return report
-    checker(report, wrapper, full=full, thresholds=thresholds)
+    report = Report(alias, engine.vendor)
+    engine.checks().run(report, full=full, thresholds=thresholds)
     return report
 
 
+class Checks:
+    """One engine's health checks (``Engine.checks()`` picks the class)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def run(self, report: Report, *, full: bool, thresholds: Thresholds) -> None:
+        raise NotImplementedError
+
+
 # --- SQLite --------------------------------------------------------------------
-
-
-def sqlite_path(wrapper: BaseDatabaseWrapper) -> Path | None:
-    """The database file, or None for an in-memory database."""
-    name = str(wrapper.settings_dict["NAME"])
-    if wrapper.is_in_memory_db() or not name:
-        return None
-    return Path(name)
-
-
-def open_sqlite(path: Path, *, writable: bool, timeout: float) -> sqlite3.Connection:
-    """A plain sqlite3 connection that never creates a missing file.
-
-    Read-write when the folder allows it: the last connection to close a WAL
-    database then removes the -wal and -shm files as the application's own
-    connections do, so a check leaves the folder as it found it.
-    """
-    mode = "rw" if writable else "ro"
-    return sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True, timeout=timeout, isolation_level=None)
 
 
 def read_wal_index(shm_path: Path) -> tuple[int, int] | None:
@@ -310,7 +263,7 @@ def sqlite_version_findings(
     report: Report,
     *,
     journal_mode: str,
-    library: tuple[int, int, int] = sqlite3.sqlite_version_info,
+    library: tuple[int, int, int] = Database.sqlite_version_info,
     fixed_in: tuple[int, int, int] | None = None,
 ) -> None:
     fixed_in = fixed_in or WAL_RESET_FIXED_IN
@@ -378,24 +331,46 @@ def free_page_findings(
         report.add(OK, "sqlite.free_pages", text, **data)
 
 
-def damaged_objects(conn: sqlite3.Connection, messages: list[str]) -> list[str]:
-    """The tables and indexes that own the pages named in integrity messages
-    ("On tree page 41 cell 3: ..."), found through the dbstat table when this
-    SQLite has it; an empty list when it cannot tell."""
-    pages = sorted({int(m) for message in messages for m in re.findall(r"\bpage (\d+)", message)})[:20]
+def damaged_objects(conn: Database.Connection, messages: list[str]) -> list[str]:
+    """The tables and indexes named by integrity messages; an empty list when
+    it cannot tell.
+
+    Recent SQLite names the b-tree by its root page ("Tree 5 page 41 cell 3:
+    ..."), which sqlite_master maps to a name. Older releases only name the
+    page ("On tree page 41 cell 3: ..."), which the dbstat table maps when
+    that SQLite has it (the bundled one is built without it).
+    """
     names: list[str] = []
+
+    def add(name: object) -> None:
+        if name is not None and str(name) not in names:
+            names.append(str(name))
+
+    roots = sorted({int(m) for message in messages for m in re.findall(r"\bTree (\d+)", message)})[:20]
+    try:
+        for root in roots:
+            add(next(iter(conn.execute("SELECT name FROM sqlite_master WHERE rootpage = ?", [root])), [None])[0])
+    except Database.Error:
+        return names
+    if roots:
+        return names
+    pages = sorted({int(m) for message in messages for m in re.findall(r"\bpage (\d+)", message)})[:20]
     for page in pages:
         try:
             row = conn.execute("SELECT name FROM dbstat WHERE pageno = ?", [page]).fetchone()
-        except sqlite3.Error:
+        except Database.Error:
             return names  # no dbstat, or too damaged to walk
-        if row and row[0] not in names:
-            names.append(str(row[0]))
+        if row:
+            add(row[0])
     return names
 
 
-def check_sqlite(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
-    path = sqlite_path(wrapper)
+class SQLiteChecks(Checks):
+    def run(self, report: Report, *, full: bool, thresholds: Thresholds) -> None:
+        check_sqlite(report, self.engine.path(), full=full, thresholds=thresholds)
+
+
+def check_sqlite(report: Report, path: Path | None, *, full: bool, thresholds: Thresholds) -> None:
     if path is None:
         report.add(INFO, "sqlite.file", "in-memory database: there is no file to check")
         return
@@ -446,30 +421,30 @@ def check_sqlite(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, th
         conn.close()
 
 
-def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> sqlite3.Connection | None:
-    def connect(uri: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> Database.Connection | None:
+    def connect(mode: str, immutable: bool = False) -> Database.Connection:
+        conn = sqlite.connect(path, mode=mode, immutable=immutable, timeout=5.0)
         try:
             # The checks only read; query_only makes sure of it. Reading the
             # schema is what fails when the file cannot be opened after all.
             conn.execute("PRAGMA query_only=ON")
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
+        except Database.Error:
             conn.close()
             raise
         return conn
 
     try:
-        return connect(f"file:{quote(str(path))}?mode={'rw' if writable else 'ro'}")
-    except sqlite3.Error as exc:
+        return connect("rw" if writable else "ro")
+    except Database.Error as exc:
         error = first_line(exc)
     if wal_mode_file and not writable and not Path(f"{path}-wal").exists():
         # Reading a WAL database needs its -shm file, which cannot be created
         # here. With no -wal file and a folder nobody can create one in, no
         # process can be writing: reading the file as immutable is safe.
         try:
-            conn = connect(f"file:{quote(str(path))}?mode=ro&immutable=1")
-        except sqlite3.Error as exc:
+            conn = connect("ro", immutable=True)
+        except Database.Error as exc:
             error = first_line(exc)
         else:
             report.add(
@@ -485,7 +460,7 @@ def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_fil
 
 def _check_open_sqlite(
     report: Report,
-    conn: sqlite3.Connection,
+    conn: Database.Connection,
     path: Path,
     *,
     full: bool,
@@ -580,57 +555,41 @@ def _check_open_sqlite(
 # --- PostgreSQL and MariaDB/MySQL ------------------------------------------------
 
 
-def private_wrapper(wrapper: BaseDatabaseWrapper) -> BaseDatabaseWrapper:
-    """A new connection with the same settings, with a connect timeout.
+class ServerChecks(Checks):
+    """PostgreSQL and MariaDB: a connection of the checks' own, then the
+    engine's checks on it."""
 
-    Separate from the shared connection so that a check or a VACUUM runs in
-    autocommit outside any transaction the caller has open, like a cron job.
-    """
-    settings_dict = {**wrapper.settings_dict, "OPTIONS": dict(wrapper.settings_dict.get("OPTIONS") or {})}
-    settings_dict["OPTIONS"].setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
-    return type(wrapper)(settings_dict, wrapper.alias)
+    def run(self, report: Report, *, full: bool, thresholds: Thresholds) -> None:
+        label = self.engine.describe()
+        started = time.monotonic()
+        try:
+            conn = self.engine.open_side_connection()
+        except Exception as exc:  # OperationalError, NotSupportedError (old server), driver errors
+            report.add(
+                PROBLEM, "connection", f"the database server {label} does not answer: {first_line(exc)}", server=label
+            )
+            return
+        try:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            report.add(
+                OK,
+                "connection",
+                f"the server {label} answers ({elapsed_ms:.0f} ms to connect and query)",
+                server=label,
+                milliseconds=round(elapsed_ms, 1),
+            )
+            self.check(report, conn, full=full, thresholds=thresholds)
+            with report.guard("migrations", "reading the applied migrations"):
+                migration_findings(report, self.engine.applied_migrations(conn))
+        finally:
+            conn.close()
 
-
-def server_label(wrapper: BaseDatabaseWrapper) -> str:
-    s = wrapper.settings_dict
-    host = s.get("HOST") or "localhost"
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"{host}{port}/{s.get('NAME')}"
-
-
-def connect_server(report: Report, wrapper: BaseDatabaseWrapper) -> BaseDatabaseWrapper | None:
-    conn = private_wrapper(wrapper)
-    started = time.monotonic()
-    try:
-        conn.ensure_connection()
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # OperationalError, NotSupportedError (old server), driver errors
-        conn.close()
-        report.add(
-            PROBLEM,
-            "connection",
-            f"the database server {server_label(wrapper)} does not answer: {first_line(exc)}",
-            server=server_label(wrapper),
-        )
-        return None
-    elapsed_ms = (time.monotonic() - started) * 1000
-    report.add(
-        OK,
-        "connection",
-        f"the server {server_label(wrapper)} answers ({elapsed_ms:.0f} ms to connect and query)",
-        server=server_label(wrapper),
-        milliseconds=round(elapsed_ms, 1),
-    )
-    return conn
+    def check(self, report: Report, conn: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
+        raise NotImplementedError
 
 
-def check_postgresql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
-    conn = connect_server(report, wrapper)
-    if conn is None:
-        return
-    try:
+class PostgreSQLChecks(ServerChecks):
+    def check(self, report: Report, conn: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
         with report.guard("postgresql.version", "reading the server version"), conn.cursor() as cursor:
             cursor.execute("SHOW server_version")
             version = cursor.fetchone()[0]
@@ -645,7 +604,7 @@ def check_postgresql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool
             )
         tables: list[str] = []
         with report.guard("postgresql.tables", "reading the table sizes"):
-            tables = project_tables(conn)
+            tables = self.engine.project_tables(conn)
             with conn.cursor() as cursor:
                 cursor.execute(
                     """
@@ -691,17 +650,10 @@ def check_postgresql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool
                     cursor.execute(f"SELECT count(*) FROM {conn.ops.quote_name(table)}")  # noqa: S608 (quoted name)
                     count = cursor.fetchone()[0]
                     report.add(OK, "postgresql.read", f"{table}: read all {count:,} rows", table=table, rows=count)
-        with report.guard("migrations", "reading the applied migrations"):
-            migration_findings(report, set(MigrationRecorder(conn).applied_migrations()))
-    finally:
-        conn.close()
 
 
-def check_mysql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
-    conn = connect_server(report, wrapper)
-    if conn is None:
-        return
-    try:
+class MySQLChecks(ServerChecks):
+    def check(self, report: Report, conn: BaseDatabaseWrapper, *, full: bool, thresholds: Thresholds) -> None:
         with report.guard("mysql.version", "reading the server version"), conn.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             version = cursor.fetchone()[0]
@@ -709,7 +661,7 @@ def check_mysql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thr
             report.add(INFO, "mysql.version", f"{name} {version}", version=version)
         tables: list[str] = []
         with report.guard("mysql.tables", "reading the table sizes"):
-            tables = project_tables(conn)
+            tables = self.engine.project_tables(conn)
             if tables:
                 placeholders = ", ".join(["%s"] * len(tables))
                 with conn.cursor() as cursor:
@@ -739,10 +691,6 @@ def check_mysql(report: Report, wrapper: BaseDatabaseWrapper, *, full: bool, thr
                 quoted = ", ".join(conn.ops.quote_name(t) for t in tables)
                 cursor.execute(f"CHECK TABLE {quoted}")
                 mysql_check_table_findings(report, cursor.fetchall())
-        with report.guard("migrations", "reading the applied migrations"):
-            migration_findings(report, set(MigrationRecorder(conn).applied_migrations()))
-    finally:
-        conn.close()
 
 
 def mysql_check_table_findings(report: Report, rows: list[tuple[str, str, str, str]]) -> None:
@@ -761,10 +709,3 @@ def mysql_check_table_findings(report: Report, rows: list[tuple[str, str, str, s
             report.add(WARNING, "mysql.check_table", f"{table}: {'; '.join(warnings)}", table=table)
         else:
             report.add(OK, "mysql.check_table", f"{table}: CHECK TABLE {status}", table=table)
-
-
-CHECKERS: dict[str, Callable[..., None]] = {
-    "sqlite": check_sqlite,
-    "postgresql": check_postgresql,
-    "mysql": check_mysql,
-}

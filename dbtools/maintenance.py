@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from dbtools.health import (
-    OPTIMIZE_ALL_TABLES_SINCE,
-    can_write,
-    first_line,
-    human_bytes,
-    open_sqlite,
-    private_wrapper,
-    project_tables,
-    server_label,
-    sqlite_path,
-)
+from dbtools import sqlite
+from dbtools.engines import Engine, EngineError, engine_for
+from dbtools.health import OPTIMIZE_ALL_TABLES_SINCE, can_write, first_line, human_bytes
+from dbtools.sqlite import Database
 
 Say = Callable[[str], None]
 
@@ -52,13 +43,20 @@ class VacuumResult:
 
 def vacuum_database(alias: str, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
     try:
-        wrapper = connections[alias]
-    except Exception as exc:  # e.g. the engine's driver is not installed
-        raise MaintenanceError(f"cannot load the database backend: {first_line(exc)}") from exc
-    vacuum = VACUUMS.get(wrapper.vendor)
-    if vacuum is None:
-        raise MaintenanceError(f"no maintenance for the {wrapper.vendor!r} engine")
-    return vacuum(wrapper, full=full, dry_run=dry_run, say=say)
+        engine = engine_for(alias)
+    except EngineError as exc:  # e.g. the engine's driver is not installed
+        raise MaintenanceError(first_line(exc)) from exc
+    return engine.maintenance().vacuum(full=full, dry_run=dry_run, say=say)
+
+
+class Maintenance:
+    """One engine's maintenance (``Engine.maintenance()`` picks the class)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def vacuum(self, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+        raise NotImplementedError
 
 
 def _timed(say: Say, label: str, run: Callable[[], object]) -> object:
@@ -104,9 +102,14 @@ def vacuum_space_needed(*, database_dir: Path, temp_dir: Path, live_bytes: int) 
     return {folder: (needed, shutil.disk_usage(folder).free) for folder, needed in needs.values()}
 
 
-def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+class SQLiteMaintenance(Maintenance):
+    def vacuum(self, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+        return vacuum_sqlite(self.engine, full=full, dry_run=dry_run, say=say)
+
+
+def vacuum_sqlite(engine: Engine, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
     started = time.monotonic()
-    path = sqlite_path(wrapper)
+    path = engine.path()
     if path is None:
         raise MaintenanceError("in-memory database: there is nothing on disk to vacuum")
     if not path.is_file():
@@ -114,19 +117,19 @@ def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, sa
     writable = can_write(path.parent) and can_write(path)
     if not dry_run and not writable:
         raise MaintenanceError(f"{path} or its folder is not writable by this process")
-    timeout = float(wrapper.settings_dict.get("OPTIONS", {}).get("timeout", 20))
+    timeout = float((engine.settings.get("OPTIONS") or {}).get("timeout", 20))
     try:
-        conn = open_sqlite(path, writable=writable, timeout=timeout)
+        conn = sqlite.connect(path, mode="rw" if writable else "ro", timeout=timeout)
         if dry_run:
             conn.execute("PRAGMA query_only=ON")
         journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         raise MaintenanceError(f"SQLite cannot open {path}: {first_line(exc)}") from exc
-    result = VacuumResult(wrapper.alias, "sqlite", sqlite_files_size(path), 0, 0.0, dry_run)
+    result = VacuumResult(engine.alias, engine.vendor, sqlite_files_size(path), 0, 0.0, dry_run)
     say(f"{path}: {human_bytes(result.size_before)} on disk, journal mode {journal_mode}")
     try:
         _vacuum_open_sqlite(conn, path, result, journal_mode=journal_mode, timeout=timeout, full=full, say=say)
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         raise MaintenanceError(f"SQLite failed on {path}: {first_line(exc)}") from exc
     finally:
         conn.close()
@@ -136,7 +139,7 @@ def vacuum_sqlite(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, sa
 
 
 def _vacuum_open_sqlite(
-    conn: sqlite3.Connection,
+    conn: Database.Connection,
     path: Path,
     result: VacuumResult,
     *,
@@ -167,7 +170,7 @@ def _vacuum_open_sqlite(
     if full:
         try:
             rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself stops
+        except Database.DatabaseError as exc:  # damage bad enough that the check itself stops
             rows = [first_line(exc)]
         if rows != ["ok"]:
             raise MaintenanceError(
@@ -200,7 +203,7 @@ def _vacuum_open_sqlite(
             _timed(say, "VACUUM", lambda: conn.execute("VACUUM"))
     # Before 3.46, PRAGMA optimize on a new connection skips every table (it
     # only considers tables the connection has queried): ANALYZE instead.
-    new_optimize = sqlite3.sqlite_version_info >= OPTIMIZE_ALL_TABLES_SINCE
+    new_optimize = Database.sqlite_version_info >= OPTIMIZE_ALL_TABLES_SINCE
     statement = "PRAGMA optimize=0x10002" if new_optimize else "ANALYZE"
     if result.dry_run:
         say(f"{prefix}: PRAGMA analysis_limit=400; {statement}")
@@ -218,16 +221,14 @@ def _vacuum_open_sqlite(
 # --- PostgreSQL and MariaDB/MySQL ------------------------------------------------
 
 
-def _connect(wrapper: BaseDatabaseWrapper) -> BaseDatabaseWrapper:
-    conn = private_wrapper(wrapper)
-    try:
-        conn.ensure_connection()
-    except Exception as exc:  # OperationalError and friends: the server is not there
-        conn.close()
-        raise MaintenanceError(
-            f"the database server {server_label(wrapper)} does not answer: {first_line(exc)}"
-        ) from exc
-    return conn
+class ServerMaintenance(Maintenance):
+    def connect(self) -> BaseDatabaseWrapper:
+        try:
+            return self.engine.open_side_connection()
+        except Exception as exc:  # OperationalError and friends: the server is not there
+            raise MaintenanceError(
+                f"the database server {self.engine.describe()} does not answer: {first_line(exc)}"
+            ) from exc
 
 
 def _postgresql_size(conn: BaseDatabaseWrapper, tables: list[str]) -> int:
@@ -241,13 +242,19 @@ def _postgresql_size(conn: BaseDatabaseWrapper, tables: list[str]) -> int:
         return int(cursor.fetchone()[0])
 
 
-def vacuum_postgresql(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+class PostgreSQLMaintenance(ServerMaintenance):
+    def vacuum(self, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+        return vacuum_postgresql(self.engine, self.connect(), full=full, dry_run=dry_run, say=say)
+
+
+def vacuum_postgresql(
+    engine: Engine, conn: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say: Say
+) -> VacuumResult:
     started = time.monotonic()
-    conn = _connect(wrapper)
     try:
-        tables = project_tables(conn)
-        result = VacuumResult(wrapper.alias, "postgresql", _postgresql_size(conn, tables), 0, 0.0, dry_run)
-        say(f"{server_label(wrapper)}: {len(tables)} project tables, {human_bytes(result.size_before)}")
+        tables = engine.project_tables(conn)
+        result = VacuumResult(engine.alias, engine.vendor, _postgresql_size(conn, tables), 0, 0.0, dry_run)
+        say(f"{engine.describe()}: {len(tables)} project tables, {human_bytes(result.size_before)}")
         options = "FULL, ANALYZE" if full else "ANALYZE"
         if full:
             say(
@@ -305,13 +312,17 @@ def _mysql_size(conn: BaseDatabaseWrapper, tables: list[str]) -> int:
         return int(cursor.fetchone()[0])
 
 
-def vacuum_mysql(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+class MySQLMaintenance(ServerMaintenance):
+    def vacuum(self, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+        return vacuum_mysql(self.engine, self.connect(), full=full, dry_run=dry_run, say=say)
+
+
+def vacuum_mysql(engine: Engine, conn: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
     started = time.monotonic()
-    conn = _connect(wrapper)
     try:
-        tables = project_tables(conn)
-        result = VacuumResult(wrapper.alias, "mysql", _mysql_size(conn, tables), 0, 0.0, dry_run)
-        say(f"{server_label(wrapper)}: {len(tables)} project tables, {human_bytes(result.size_before)}")
+        tables = engine.project_tables(conn)
+        result = VacuumResult(engine.alias, engine.vendor, _mysql_size(conn, tables), 0, 0.0, dry_run)
+        say(f"{engine.describe()}: {len(tables)} project tables, {human_bytes(result.size_before)}")
         operations = ["OPTIMIZE", "ANALYZE"] if full else ["ANALYZE"]
         if full:
             say(
@@ -341,10 +352,3 @@ def vacuum_mysql(wrapper: BaseDatabaseWrapper, *, full: bool, dry_run: bool, say
         conn.close()
     result.seconds = time.monotonic() - started
     return result
-
-
-VACUUMS: dict[str, Callable[..., VacuumResult]] = {
-    "sqlite": vacuum_sqlite,
-    "postgresql": vacuum_postgresql,
-    "mysql": vacuum_mysql,
-}

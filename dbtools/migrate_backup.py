@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connections
 
-from dbtools.backups import create_backup
-from dbtools.connectors import BackupError, connector_for
+from dbtools.backup import BackupError, create_backup
+from dbtools.engines import engine_for
 
 
 def _first_app_with_models() -> AppConfig:
@@ -29,13 +29,9 @@ def backup_before_migrate(sender: AppConfig, *, using: str, plan: Any = None, ve
     if not settings.BACKUP_BEFORE_MIGRATE or not plan or sender is not _first_app_with_models():
         return
     stdout = kwargs.get("stdout")
-    connector = connector_for(using)
-    if connector.engine == "sqlite":
-        name = connector.database_name
-        # An in-memory database (the test run's) has nothing to lose.
-        if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
-            return
-    if not connector.holds_data():
+    engine = engine_for(using)
+    # An in-memory database (the test run's) has nothing to lose.
+    if engine.in_memory() or not engine.exists() or not engine.holds_data():
         return
     try:
         backup = create_backup(alias=using, reason="pre-migrate")

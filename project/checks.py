@@ -8,21 +8,15 @@ from django.conf import settings
 from django.core.checks import Warning, register
 from django.db import connections
 
+from dbtools import sqlite
+from dbtools.engines import SQLiteEngine
+from project.db import SQLITE_ENGINE
 from project.dbconnect import pool_settings
 from project.serving import server_connections, server_threads, server_workers
 
-# SQLite's WAL-reset bug (present since 3.7.0, fixed in 3.51.3): when two
-# connections to one WAL database, in different processes or threads, write
-# and checkpoint at nearly the same moment, a checkpoint can record a wrong
-# WAL header and the database can be corrupted. Rare, but a server with
-# several workers is exactly that pattern.
-WAL_RESET_FIXED_IN = (3, 51, 3)
 
-
-def _sqlite_version() -> tuple[int, int, int]:
-    from django.db.backends.sqlite3.base import Database
-
-    return tuple(Database.sqlite_version_info)
+def _sqlite_version() -> tuple[int, ...]:
+    return sqlite.sqlite_version_info
 
 
 def wal_reset_warnings(
@@ -30,11 +24,11 @@ def wal_reset_warnings(
 ) -> list[Warning]:
     """The WAL-reset warnings for these DATABASES entries; separate from the
     registered check so each condition can be tested on its own."""
-    if accepted or tuple(version) >= WAL_RESET_FIXED_IN or concurrency <= 1:
+    if accepted or sqlite.has_wal_reset_fix(version) or concurrency <= 1:
         return []
     found = []
     for alias, config in databases.items():
-        if config["ENGINE"] != "django.db.backends.sqlite3" or config["NAME"] in ("", ":memory:"):
+        if config["ENGINE"] != SQLITE_ENGINE or SQLiteEngine.name_in_memory(config["NAME"]):
             continue
         if "journal_mode=wal" not in str(config.get("OPTIONS", {}).get("init_command", "")).lower():
             continue
@@ -44,7 +38,9 @@ def wal_reset_warnings(
                 f"database '{alias}' runs in WAL mode under a server with {concurrency} connections that can write "
                 "at the same moment (WEB_CONCURRENCY x WEB_THREADS).",
                 hint=(
-                    "Use a Python whose SQLite is 3.51.3 or newer; or serve with WEB_CONCURRENCY=1 WEB_THREADS=1; "
+                    "Install the pinned pysqlite3 (requirements.txt; its wheels bundle a fixed SQLite) where it has "
+                    "a wheel for this platform, or use a Python whose SQLite is 3.51.3 or newer; "
+                    "or serve with WEB_CONCURRENCY=1 WEB_THREADS=1; "
                     "or move to PostgreSQL; or, having read the README's 'SQLite's WAL-reset bug', set "
                     "SQLITE_WAL_RESET_RISK_ACCEPTED=true."
                 ),

@@ -15,7 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.env import env_choice, env_int
 
-SQLITE_ENGINE = "django.db.backends.sqlite3"
+# dj_database_url names Django's own SQLite backend; the project's subclass of
+# it runs on the one SQLite library every process uses (see dbtools/sqlite.py).
+DJANGO_SQLITE_ENGINE = "django.db.backends.sqlite3"
+SQLITE_ENGINE = "dbtools.backends.sqlite3"
 
 # mariadb://user:pass@host:3306/db names the same engine as mysql://.
 dj_database_url.register("mariadb", "django.db.backends.mysql")(dj_database_url.apply_ssl_ca)
@@ -55,7 +58,8 @@ def database_from_url(url: str, *, base_dir: Path, conn_max_age: int) -> dict[st
         ) from exc
     engine = config["ENGINE"]
     options = config.setdefault("OPTIONS", {})
-    if engine == SQLITE_ENGINE:
+    if engine in (DJANGO_SQLITE_ENGINE, SQLITE_ENGINE):
+        config["ENGINE"] = SQLITE_ENGINE
         name = config.get("NAME") or ""
         if name and name != ":memory:" and not name.startswith("file:"):
             path = Path(name)

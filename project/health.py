@@ -10,10 +10,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from dbtools.engines import engine_for
 
 # Migrations do not un-apply themselves while a process runs; a deploy that
 # adds some restarts the server. So once everything is applied, this process
@@ -34,12 +35,9 @@ def _database(alias: str) -> str | None:
 def _migrations(alias: str) -> str | None:
     if alias in _migrations_ok:
         return None
-    connection = connections[alias]
-    executor = MigrationExecutor(connection)
-    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    pending = engine_for(alias).pending_migrations()
     if pending:
-        names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in pending[:5])
-        return f"{len(pending)} unapplied: {names}"
+        return f"{len(pending)} unapplied: {', '.join(pending[:5])}"
     _migrations_ok.add(alias)
     return None
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connections
+
+from dbtools.sqlite import Database
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
@@ -75,7 +76,7 @@ class LiveDatabase:
 
     def query(self, sql: str) -> list[tuple]:
         if self.sqlite_path is not None:
-            conn = sqlite3.connect(self.sqlite_path)
+            conn = Database.connect(self.sqlite_path)
             try:
                 return [tuple(row) for row in conn.execute(sql).fetchall()]
             finally:
@@ -88,7 +89,7 @@ class LiveDatabase:
 
     def execute(self, sql: str) -> None:
         if self.sqlite_path is not None:
-            conn = sqlite3.connect(self.sqlite_path)
+            conn = Database.connect(self.sqlite_path)
             try:
                 with conn:
                     conn.execute(sql)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from dbtools.sqlite import Database
 from project.db import database_from_url
 
 _TEMPLATES: dict[str, Path] = {}
@@ -56,8 +56,8 @@ def seeded_template(tmp_path_factory) -> Path:
 
 def copy_database(source: Path, target: Path) -> Path:
     """Copy with SQLite's backup API (consistent even if the source were in use)."""
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
+    src = Database.connect(source)
+    dst = Database.connect(target)
     try:
         src.backup(dst)
     finally:
@@ -72,7 +72,7 @@ def file_digest(path: Path) -> str:
 
 def rows_digest(path: Path) -> tuple[int, str]:
     """Every post and user, column by column, in a stable order."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = Database.connect(f"file:{path}?mode=ro", uri=True)
     try:
         digest = hashlib.sha256()
         count = 0

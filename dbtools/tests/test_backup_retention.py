@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from dbtools.backups import BackupFile, Policy, plan_retention
+from dbtools.backup import BackupFile, Policy, plan_retention
 from dbtools.tests.backup_support import sqlite_database
 
 NOW = datetime(2026, 3, 18, 12, 0, tzinfo=dt_timezone.utc)  # a Wednesday

@@ -288,3 +288,54 @@ def test_output_names_the_file_and_never_overwrites(live, tmp_path):
     live.ok("dbbackup", "--output", str(target.parent))
     assert len([p for p in target.parent.iterdir() if not p.name.endswith(".json")]) == 2
     live.ok("dbrestore", "--noinput", "--input", str(target))
+
+
+# --- a manifest that disagrees with its file ----------------------------------------
+
+
+def edit_manifest(path, change) -> None:
+    manifest_file = path.with_name(path.name + ".json")
+    manifest = json.loads(manifest_file.read_text())
+    change(manifest["row_counts"])
+    manifest_file.write_text(json.dumps(manifest))
+
+
+def test_a_manifest_naming_a_table_the_backup_lacks_is_refused_before_the_live_data_is_touched(live):
+    path, _ = take_backup(live)
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    edit_manifest(path, lambda counts: counts.update(posts_archive=12))
+    result = live.manage("dbrestore", "--noinput", "--input", path.name)
+    assert result.returncode != 0
+    assert "Row counts differ from the manifest" in result.stderr, result.stderr
+    assert "posts_archive" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert live.state() == current
+    # Refused before the safety backup too: nothing was started.
+    assert live.backups() == [path]
+
+
+def test_a_manifest_whose_row_count_disagrees_with_the_backup(live):
+    """SQLite and PostgreSQL count inside the dump's own snapshot, so a
+    difference means the file is not what the manifest describes: refused,
+    the live rows untouched. MariaDB's dump tool takes a snapshot of its own,
+    so there a difference is reported as a warning and the restore goes on."""
+    path, _ = take_backup(live)
+    restored = live.state()
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    edit_manifest(path, lambda counts: counts.update(posts_post=counts["posts_post"] + 1))
+    result = live.manage("dbrestore", "--noinput", "--input", path.name)
+    if live.vendor == "mysql":
+        assert result.returncode == 0, result.stderr
+        assert "Row counts differ from the manifest for: posts_post (200 in the backup, 201" in result.stdout
+        assert live.state() == restored
+        return
+    assert result.returncode != 0
+    assert "Row counts differ from the manifest for: posts_post (200 in the backup, 201 in the manifest)" in (
+        result.stderr
+    ), result.stderr
+    assert "Traceback" not in result.stderr
+    assert live.state() == current
+    if live.vendor == "sqlite":
+        assert live.backups() == [path]  # checked on the staged copy, before the safety backup

@@ -4,17 +4,26 @@ midway. These run whatever DATABASE_URL says: they make their own files."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
+from django.conf import settings
+
+from dbtools.sqlite import Database
 from dbtools.tests.backup_support import MANAGE, LiveDatabase, base_env, manage, sqlite_database
+from dbtools.tests.sqlite_pages import change_a_stored_value, corrupt_a_page
 
 WRITER = r"""
-import os, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
+import os, sys
+from dbtools.sqlite import Database
+conn = Database.connect(sys.argv[1], timeout=20, isolation_level=None)
 conn.execute("CREATE TABLE IF NOT EXISTS ledger_a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
 conn.execute("CREATE TABLE IF NOT EXISTS ledger_b (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
 print("ready", flush=True)
@@ -28,7 +37,7 @@ while True:
         conn.execute("INSERT INTO ledger_b (n) VALUES (?)", (n,))
         conn.execute("COMMIT")
         n += 1
-    except sqlite3.Error as exc:
+    except Database.Error as exc:
         errors += 1
         print("error", exc, file=sys.stderr, flush=True)
     if n % 50 == 0 and os.path.exists(sys.argv[2]):
@@ -42,6 +51,7 @@ def test_backup_under_continuous_writes_is_consistent_and_restorable(tmp_path):
     stop = tmp_path / "stop"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(live.sqlite_path), str(stop)],
+        cwd=settings.BASE_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -83,7 +93,7 @@ def test_restore_over_a_live_wal_gives_exactly_the_backup_rows(tmp_path):
     live = sqlite_database(tmp_path)
     backed_up = live.state()
     live.ok("dbbackup")
-    holder = sqlite3.connect(live.sqlite_path, isolation_level=None)
+    holder = Database.connect(live.sqlite_path, isolation_level=None)
     holder.execute("PRAGMA wal_autocheckpoint=0")
     holder.execute("DELETE FROM posts_post WHERE id > 50")
     holder.execute("UPDATE users_user SET username = username || '-renamed'")
@@ -160,3 +170,94 @@ def test_restore_onto_a_new_machine_creates_the_database(tmp_path):
     assert fresh.query("PRAGMA integrity_check") == [("ok",)]
     # Nothing to save first: no safety backup.
     assert fresh.backups() == [backup]
+
+
+# --- damage the checksum cannot see ---------------------------------------------
+
+
+def checkpoint(path) -> None:
+    """Fold the -wal into the file, so that its pages can be edited in place."""
+    conn = Database.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def repack(backup: Path, damage) -> None:
+    """Decompress a gzip backup, damage the SQLite file inside, compress it
+    again and make the manifest's size and sha256 match: a valid gzip of a
+    file that opens as SQLite, whose checksum is right."""
+    inner = backup.with_name("inner.sqlite3")
+    inner.write_bytes(gzip.decompress(backup.read_bytes()))
+    damage(inner)
+    backup.write_bytes(gzip.compress(inner.read_bytes()))
+    inner.unlink()
+    manifest_file = backup.with_name(backup.name + ".json")
+    manifest = json.loads(manifest_file.read_text())
+    data = backup.read_bytes()
+    manifest.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest_file.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "verify", "pragma"),
+    [
+        (corrupt_a_page, "quick", "quick_check"),  # a page of garbage: the quick check sees it
+        (change_a_stored_value, "full", "integrity_check"),  # a row that disagrees with its index
+    ],
+    ids=["damaged-page", "row-differs-from-index"],
+)
+def test_a_backup_with_a_matching_checksum_but_damage_inside_is_refused(tmp_path, damage, verify, pragma):
+    live = sqlite_database(tmp_path)
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    repack(backup, damage)
+    assert live.ok("listbackups", "--json").stdout.count('"checksum": "ok"') == 1
+
+    result = live.manage("dbrestore", "--noinput", "--verify", verify, "--input", backup.name)
+    assert result.returncode != 0
+    assert f"PRAGMA {pragma} failed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert live.state() == current
+    # Refused before anything else happened: no safety backup either.
+    assert live.backups() == [backup]
+
+
+def test_the_default_restore_check_is_the_full_integrity_check(tmp_path):
+    live = sqlite_database(tmp_path)
+    live.ok("dbbackup")
+    (backup,) = live.backups()
+    live.execute("DELETE FROM posts_post WHERE id % 4 = 0")
+    current = live.state()
+    repack(backup, change_a_stored_value)
+    result = live.manage("dbrestore", "--noinput", "--input", backup.name)
+    assert result.returncode != 0
+    assert "PRAGMA integrity_check failed" in result.stderr, result.stderr
+    assert live.state() == current
+
+
+@pytest.mark.parametrize(
+    ("args", "pragma"),
+    [(["--verify", "quick"], "quick_check"), (["--verify", "full", "--no-compress"], "integrity_check")],
+    ids=["quick-compressed", "full-uncompressed"],
+)
+def test_a_live_database_with_a_damaged_page_is_not_backed_up(tmp_path, args, pragma):
+    live = sqlite_database(tmp_path)
+    checkpoint(live.sqlite_path)
+    corrupt_a_page(live.sqlite_path)
+    result = live.manage("dbbackup", *args)
+    assert result.returncode != 0
+    assert f"PRAGMA {pragma} failed" in result.stderr, result.stderr
+    assert live.backups() == []
+    assert [p.name for p in live.backup_dir.iterdir()] == []
+
+
+def test_a_backup_records_the_check_it_passed(tmp_path):
+    live = sqlite_database(tmp_path, users=2, posts=5)
+    live.ok("dbbackup")
+    live.ok("dbbackup", "--verify", "full")
+    verified = sorted(live.manifest(path)["verified"] for path in live.backups())
+    assert verified == ["integrity_check", "quick_check"]

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 from io import StringIO
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from dbtools import health
+from dbtools.sqlite import Database
 from dbtools.tests.maintenance_support import (
     copy_database,
     database_alias,
@@ -25,8 +25,9 @@ from dbtools.tests.maintenance_support import (
     manage,
     seeded_template,
 )
+from dbtools.tests.sqlite_pages import corrupt_a_page
 
-OLD_SQLITE = sqlite3.sqlite_version_info < health.WAL_RESET_FIXED_IN
+OLD_SQLITE = Database.sqlite_version_info < health.WAL_RESET_FIXED_IN
 
 
 # The SQLite file tests open their own files and do not depend on
@@ -71,30 +72,13 @@ def levels(report: dict) -> dict[str, str]:
     return worst
 
 
-def corrupt_a_page(path: Path, table: str = "posts_post") -> int:
-    """Write garbage over the cells of one leaf page of ``table``; returns the page number."""
-    conn = sqlite3.connect(path)
-    try:
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        page = conn.execute(
-            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 3",
-            [table],
-        ).fetchone()[0]
-    finally:
-        conn.close()
-    with open(path, "r+b") as fh:
-        fh.seek((page - 1) * page_size + 8)
-        fh.write(b"\xde\xad\xbe\xef" * ((page_size - 16) // 4))
-    return page
-
-
 # --- SQLite: healthy, corrupt, missing ---------------------------------------------
 
 
 @sqlite_files
 def test_a_healthy_file_passes_every_check(db_copy, monkeypatch):
     # Pretend this SQLite has the WAL-reset fix, to see the rest all healthy.
-    monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", sqlite3.sqlite_version_info)
+    monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", Database.sqlite_version_info)
     code, report = dbcheck()
     assert code == 0, report
     assert report["status"] == "healthy"
@@ -118,12 +102,12 @@ def test_a_healthy_file_passes_every_check(db_copy, monkeypatch):
 def test_this_machines_sqlite_library_is_judged_against_the_wal_reset_fix(db_copy):
     code, report = dbcheck()
     (version,) = findings(report, "sqlite.version")
-    assert version["data"]["library"] == sqlite3.sqlite_version
+    assert version["data"]["library"] == Database.sqlite_version
     if OLD_SQLITE:
         assert code == 1
         assert version["level"] == "warning"
         assert "WAL-reset bug" in version["message"]
-        assert sqlite3.sqlite_version in version["message"]
+        assert Database.sqlite_version in version["message"]
     else:
         assert code == 0
         assert version["level"] == "ok"
@@ -193,7 +177,7 @@ def test_a_file_that_is_not_sqlite_is_a_problem(tmp_path, content, why):
 
 @sqlite_files
 def test_rows_pointing_at_missing_rows_are_a_problem(db_copy):
-    conn = sqlite3.connect(db_copy)
+    conn = Database.connect(db_copy)
     conn.execute("PRAGMA foreign_keys=OFF")  # how such rows get in: a tool that skipped the check
     conn.execute("UPDATE posts_post SET author_id = 999999 WHERE id IN (SELECT id FROM posts_post LIMIT 3)")
     conn.commit()
@@ -207,7 +191,7 @@ def test_rows_pointing_at_missing_rows_are_a_problem(db_copy):
 
 @sqlite_files
 def test_unapplied_migrations_are_a_problem(db_copy):
-    conn = sqlite3.connect(db_copy)
+    conn = Database.connect(db_copy)
     conn.execute("DELETE FROM django_migrations WHERE app = 'posts' AND name = '0001_initial'")
     conn.commit()
     conn.close()
@@ -220,7 +204,7 @@ def test_unapplied_migrations_are_a_problem(db_copy):
 
 @sqlite_files
 def test_a_database_in_rollback_journal_mode_gets_a_warning(db_copy):
-    conn = sqlite3.connect(db_copy)
+    conn = Database.connect(db_copy)
     conn.execute("PRAGMA journal_mode=DELETE")
     conn.close()
     code, report = dbcheck()
@@ -233,7 +217,7 @@ def test_a_database_in_rollback_journal_mode_gets_a_warning(db_copy):
 
 @sqlite_files
 def test_free_pages_left_by_deletes_are_reported_until_vacuum(db_copy):
-    conn = sqlite3.connect(db_copy)
+    conn = Database.connect(db_copy)
     conn.execute("DELETE FROM posts_post WHERE id > (SELECT MIN(id) + 1000 FROM posts_post)")
     conn.commit()
     conn.close()
@@ -254,8 +238,8 @@ def test_free_pages_left_by_deletes_are_reported_until_vacuum(db_copy):
 
 @sqlite_files
 def test_a_long_lived_reader_that_stops_checkpoints_makes_dbcheck_warn(db_copy):
-    writer = sqlite3.connect(db_copy, isolation_level=None)
-    reader = sqlite3.connect(db_copy, isolation_level=None)
+    writer = Database.connect(db_copy, isolation_level=None)
+    reader = Database.connect(db_copy, isolation_level=None)
     try:
         writer.execute("PRAGMA journal_mode=WAL")
         # The reader's snapshot predates every write below: no checkpoint may
@@ -581,7 +565,7 @@ def test_the_lines_show_the_same_findings_as_the_json(db_copy):
 
 @sqlite_files
 def test_verbosity_0_prints_only_what_needs_attention(db_copy, monkeypatch):
-    monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", sqlite3.sqlite_version_info)
+    monkeypatch.setattr(health, "WAL_RESET_FIXED_IN", Database.sqlite_version_info)
     out = StringIO()
     call_command("dbcheck", "--database", "checked", "-v0", stdout=out)
     assert out.getvalue() == ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -27,6 +26,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connections
 
 from dbtools.copying import copied_fields, models_in_dependency_order, open_side, read_only_snapshot
+from dbtools.sqlite import Database
 from posts.models import Post
 from users.models import User
 
@@ -47,7 +47,7 @@ def alias_for(url: str):
 def migrated_template(tmp_path_factory, django_db_blocker) -> Path:
     """One migrated SQLite file, copied for every test (migrating is the slow part)."""
     path = tmp_path_factory.mktemp("dbcopy-template") / "template.sqlite3"
-    sqlite3.connect(path).close()
+    Database.connect(path).close()
     with django_db_blocker.unblock(), alias_for(f"sqlite:///{path}") as alias:
         call_command("migrate", database=alias, verbosity=0)
     # Closing the last connection checkpointed the WAL into the file.
@@ -229,10 +229,10 @@ def test_a_target_that_changes_rows_fails_verification(sqlite_url):
 
 def test_unmigrated_target_is_refused(tmp_path, sqlite_url):
     empty = tmp_path / "empty.sqlite3"
-    sqlite3.connect(empty).close()
+    Database.connect(empty).close()
     with pytest.raises(CommandError, match=r"--to: .* is not migrated to this code"):
         dbcopy("--from", sqlite_url("source"), "--to", f"sqlite:///{empty}")
-    assert sqlite3.connect(empty).execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    assert Database.connect(empty).execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ SQLite files and on the PostgreSQL / MariaDB servers."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from io import StringIO
 from pathlib import Path
@@ -15,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from dbtools import maintenance
+from dbtools.sqlite import Database
 from dbtools.tests.maintenance_support import (
     POSTS,
     copy_database,
@@ -24,6 +24,7 @@ from dbtools.tests.maintenance_support import (
     rows_digest,
     seeded_template,
 )
+from dbtools.tests.sqlite_pages import corrupt_a_page
 
 # The SQLite file tests open their own files and do not depend on
 # DATABASE_URL: they run once, in the SQLite leg of the test matrix.
@@ -46,7 +47,7 @@ def dbvacuum(*args: str, database: str = "maintained") -> str:
 
 
 def delete_every_other_post(path: Path) -> None:
-    conn = sqlite3.connect(path)
+    conn = Database.connect(path)
     conn.execute("DELETE FROM posts_post WHERE id % 2 = 0")
     conn.commit()
     conn.close()
@@ -57,7 +58,7 @@ def files_size(path: Path) -> int:
 
 
 def scalar(path: Path, sql: str):
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = Database.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return conn.execute(sql).fetchone()[0]
     finally:
@@ -90,7 +91,7 @@ def test_full_vacuum_after_deleting_half_the_posts_shrinks_the_file_and_keeps_ev
 @sqlite_files
 def test_plain_vacuum_empties_the_wal_and_refreshes_statistics_without_rewriting(db_copy):
     delete_every_other_post(db_copy)
-    writer = sqlite3.connect(db_copy, isolation_level=None)
+    writer = Database.connect(db_copy, isolation_level=None)
     try:
         # Keep pages in the WAL: no automatic checkpoint, and the connection
         # stays open so closing it does not checkpoint either.
@@ -130,8 +131,8 @@ def test_dry_run_changes_nothing(db_copy):
 
 @sqlite_files
 def test_a_reader_holding_an_old_snapshot_is_reported_not_waited_for_forever(db_copy):
-    reader = sqlite3.connect(db_copy, isolation_level=None)
-    writer = sqlite3.connect(db_copy, isolation_level=None)
+    reader = Database.connect(db_copy, isolation_level=None)
+    writer = Database.connect(db_copy, isolation_level=None)
     try:
         reader.execute("BEGIN")
         reader.execute("SELECT COUNT(*) FROM posts_post").fetchone()
@@ -151,15 +152,7 @@ def test_a_reader_holding_an_old_snapshot_is_reported_not_waited_for_forever(db_
 
 @sqlite_files
 def test_a_corrupt_file_is_refused_before_vacuum_and_left_as_it_was(db_copy):
-    conn = sqlite3.connect(db_copy)
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    page = conn.execute("SELECT pageno FROM dbstat WHERE name = 'posts_post' AND pagetype = 'leaf' LIMIT 1").fetchone()[
-        0
-    ]
-    conn.close()
-    with open(db_copy, "r+b") as fh:
-        fh.seek((page - 1) * page_size + 8)
-        fh.write(b"\xff" * 2000)
+    corrupt_a_page(db_copy, nth=0, garbage=b"\xff")
     digest = file_digest(db_copy)
     with pytest.raises(CommandError, match="VACUUM refused"):
         dbvacuum("--full")

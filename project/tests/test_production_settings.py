@@ -10,6 +10,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
+from dbtools import sqlite
+from dbtools.tests.library_support import FIXED_SQLITE_EXPECTED, without_pysqlite3
 from project.middleware import ContentSecurityPolicyMiddleware, csp_update
 
 PRODUCTION_ENV = {
@@ -53,21 +55,33 @@ def test_check_deploy_reports_turning_the_ssl_redirect_off(tmp_path):
     assert "security.W008" in result.stderr
 
 
-def test_the_wal_reset_warning_under_several_workers_and_its_acknowledgement(tmp_path):
-    # This machine's SQLite is older than 3.51.3 unless the interpreter bundles a newer one.
-    from django.db.backends.sqlite3.base import Database
-
-    if Database.sqlite_version_info >= (3, 51, 3):
-        pytest.skip("this Python's SQLite has the WAL-reset fix; the check is covered by the unit tests")
-    several = run_manage(
-        tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, WEB_CONCURRENCY="3"
+def test_check_deploy_is_clean_under_several_workers_with_the_default_install(tmp_path):
+    # The pinned pysqlite3 bundles a SQLite with the WAL-reset fix (where it has a wheel).
+    if not FIXED_SQLITE_EXPECTED:
+        pytest.skip("pysqlite3 has no wheel for this platform; Python's own SQLite is used")
+    result = run_manage(
+        tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, WEB_CONCURRENCY="5"
     )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_the_wal_reset_warning_without_pysqlite3_and_its_acknowledgement(tmp_path):
+    # A deployment where pysqlite3 cannot be installed runs Python's own SQLite.
+    if sqlite.has_wal_reset_fix(sqlite.python_sqlite_version_info):
+        pytest.skip("this Python's own SQLite has the WAL-reset fix; the check is covered by the unit tests")
+    fallback = without_pysqlite3(tmp_path)
+    several = run_manage(
+        tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING",
+        **PRODUCTION_ENV, **fallback, WEB_CONCURRENCY="3",
+    )  # fmt: skip
     assert several.returncode != 0
     assert "project.W001" in several.stderr
+    assert f"SQLite {sqlite.python_sqlite_version} has the WAL-reset" in several.stderr
     assert "3 connections" in several.stderr
     accepted = run_manage(
         tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING",
-        **PRODUCTION_ENV, WEB_CONCURRENCY="3", SQLITE_WAL_RESET_RISK_ACCEPTED="true",
+        **PRODUCTION_ENV, **fallback, WEB_CONCURRENCY="3", SQLITE_WAL_RESET_RISK_ACCEPTED="true",
     )  # fmt: skip
     assert accepted.returncode == 0, accepted.stderr
 

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connections
-from django.db.backends.sqlite3.base import DatabaseWrapper
+from django.db.utils import load_backend
 
 from project.db import database_from_url
 
@@ -26,7 +26,9 @@ def file_db(tmp_path, django_db_blocker):
     def open_wrapper(alias="tuned"):
         url = f"sqlite:///{tmp_path / 'tuned.sqlite3'}"
         config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
-        wrapper = DatabaseWrapper({**config, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False}, alias)
+        wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(
+            {**config, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False}, alias
+        )
         wrapper.ensure_connection()
         opened.append(wrapper)
         return wrapper

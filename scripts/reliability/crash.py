@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import sqlite3
 import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from dbtools.sqlite import Database
 from scripts.reliability.server import Server, print_summary, request, sign_up
 
 PASSWORD = "crash-Test-passw0rd!"  # noqa: S105  (a throw-away account in a throw-away database)
@@ -115,7 +115,7 @@ def write_until_killed(
 
 
 def check_database(db_path: Path, acknowledged: list[str]) -> dict:
-    with sqlite3.connect(db_path) as db:
+    with Database.connect(db_path) as db:
         titles = {row[0] for row in db.execute("SELECT title FROM posts_post")}
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
         foreign = db.execute("PRAGMA foreign_key_check").fetchall()

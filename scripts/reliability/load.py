@@ -9,13 +9,13 @@ server log), and the posts in the database are exactly the ones answered 201.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from dbtools.sqlite import Database
 from scripts.reliability.server import Server, print_summary, request, sign_up
 
 PASSWORD = "load-Test-passw0rd!"  # noqa: S105  (a throw-away account in a throw-away database)
@@ -144,7 +144,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def check_database(db_path: Path, acknowledged: list[str]) -> dict:
-    with sqlite3.connect(db_path) as db:
+    with Database.connect(db_path) as db:
         titles = {row[0] for row in db.execute("SELECT title FROM posts_post")}
         count = db.execute("SELECT COUNT(*) FROM posts_post").fetchone()[0]
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -11,12 +11,12 @@ by the lockout (429), across all the server's processes.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
 
+from dbtools.sqlite import Database
 from scripts.reliability.server import Server, print_summary, request
 
 LOCKOUT_MAX_FAILURES = 5
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             server.stop()
-        with sqlite3.connect(server.db_path) as db:
+        with Database.connect(server.db_path) as db:
             rows = db.execute("SELECT COUNT(*) FROM users_user WHERE LOWER(email) = 'same@example.com'").fetchone()[0]
     summary = {
         "clients": args.clients,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dbtools.backups import Policy, backup_dir, delete_backup, list_backups, plan_retention
-from dbtools.connectors import BackupError
+from dbtools.backup import BackupError, Policy, backup_dir, delete_backup, list_backups, plan_retention
 
 
 class Command(BaseCommand):

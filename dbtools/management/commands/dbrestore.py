@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from dbtools.backups import check_restorable, resolve, restore_backup
-from dbtools.connectors import BackupError
+from dbtools.backup import RESTORE_VERIFY, VERIFY_CHOICES, BackupError, check_restorable, resolve, restore_backup
 
 
 class Command(BaseCommand):
     help = (
-        "Restore a backup into a database. Checks the checksum, manifest and engine first, takes a safety "
-        "backup of the current database, then replaces it all or nothing."
+        "Restore a backup into a database. Checks the checksum, manifest and engine, then a staged copy "
+        "(SQLite integrity check, tables and row counts against the manifest) before the live database is "
+        "touched; takes a safety backup of the current database, then replaces it all or nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,6 +20,13 @@ class Command(BaseCommand):
             "--input", default="latest", help="A backup's file name in BACKUP_DIR, a path, or 'latest' (default)."
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, choices=tuple(connections))
+        parser.add_argument(
+            "--verify",
+            choices=VERIFY_CHOICES,
+            default=RESTORE_VERIFY,
+            help=f"How deeply the staged SQLite copy is checked (default {RESTORE_VERIFY}): full runs PRAGMA "
+            "integrity_check, quick runs PRAGMA quick_check.",
+        )
         parser.add_argument(
             "--noinput", "--no-input", action="store_false", dest="interactive", help="Do not ask for confirmation."
         )
@@ -46,7 +53,7 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 raise CommandError("Restore cancelled; nothing was changed.")
         try:
-            result = restore_backup(path=path, alias=alias, report=report)
+            result = restore_backup(path=path, alias=alias, verify=options["verify"], report=report)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         for warning in result.warnings:

@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from dbtools.backups import backup_dir, checksum_state, list_backups
+from dbtools.backup import backup_dir, checksum_state, list_backups
 
 
 class Command(BaseCommand):

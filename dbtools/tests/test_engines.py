@@ -1,0 +1,59 @@
+"""The engine questions every tool shares, answered once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.db.utils import load_backend
+
+from dbtools.engines import EngineError, SQLiteEngine, engine_for
+from project.db import database_from_url
+
+
+def sqlite_engine(name: str, alias: str = "probe") -> SQLiteEngine:
+    config = {**database_from_url("sqlite:///unused.sqlite3", base_dir=Path("/"), conn_max_age=0), "NAME": name}
+    wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(
+        {**config, "TIME_ZONE": None, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": False},
+        alias,
+    )
+    engine = engine_for(wrapper)
+    assert isinstance(engine, SQLiteEngine)
+    return engine
+
+
+@pytest.mark.parametrize(
+    ("name", "in_memory", "path"),
+    [
+        ("", True, None),
+        (":memory:", True, None),
+        ("file:memorydb_default?mode=memory&cache=shared", True, None),
+        ("/srv/app/db.sqlite3", False, Path("/srv/app/db.sqlite3")),
+        ("file:/srv/app/db.sqlite3?mode=ro", False, Path("/srv/app/db.sqlite3")),
+    ],
+)
+def test_what_counts_as_an_in_memory_sqlite_database_and_where_the_file_is(name, in_memory, path):
+    engine = sqlite_engine(name)
+    assert engine.in_memory() is in_memory
+    assert engine.path() == path
+    if in_memory:
+        with pytest.raises(EngineError, match="in-memory SQLite database; there is no file to back up"):
+            engine.require_path("back up")
+
+
+def test_two_private_in_memory_databases_are_not_the_same_database_but_one_file_is():
+    assert sqlite_engine(":memory:", "one").identity() != sqlite_engine(":memory:", "two").identity()
+    first, second = sqlite_engine("/srv/app/db.sqlite3"), sqlite_engine("/srv/app/../app/db.sqlite3")
+    assert first.identity() == second.identity()
+    shared = "file:memorydb_default?mode=memory&cache=shared"
+    assert sqlite_engine(shared, "one").identity() == sqlite_engine(shared, "two").identity()
+
+
+def test_the_engine_of_the_test_database_counts_its_rows_and_sees_no_pending_migrations(db):
+    engine = engine_for("default")
+    assert engine.vendor == connections["default"].vendor
+    assert engine.pending_migrations() == []
+    counts = engine.row_counts()
+    assert counts["django_migrations"] > 0
+    assert counts["posts_post"] == 0
