@@ -24,6 +24,8 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 
 FILE_BACKEND = "project.cache.SharedFileCache"
+# diskcache's SQLite settings for the default store (see SharedFileCache).
+STORE_SQLITE_OPTIONS = {"sqlite_journal_mode": "truncate", "sqlite_mmap_size": 0, "sqlite_synchronous": 0}
 
 
 def cache_from_url(url: str) -> dict[str, Any]:
@@ -55,7 +57,18 @@ class SharedFileCache(BaseCache):
     checks do at the start of every management command: tens to hundreds of
     milliseconds each time, and on a full disk the command would die there
     with a traceback before it could report anything. This backend creates
-    it when a value is first read or written. ``close()`` (which Django calls
+    it when a value is first read or written.
+
+    diskcache opens its files with Python's own ``sqlite3`` module, not the
+    project's bundled library (``dbtools.sqlite``), so it may run a SQLite
+    with the WAL-reset bug, and it defaults to WAL mode with memory-mapped I/O:
+    the very conditions of that bug, with every worker writing on every
+    request. The store therefore uses a rollback journal (the bug needs WAL)
+    and no mmap. Its contents are counters that expire within the throttle
+    window, so it skips fsync (``synchronous=OFF``): a power cut can at worst
+    damage the folder, which deleting it mends, where an fsync per request
+    would cost ten times the count itself (bench/throttle_store.py).
+    ``close()`` (which Django calls
     at the end of every request) keeps the connections: diskcache holds one
     per thread and opens new ones after a fork, so closing them would only
     mean reopening them on the next request.
@@ -70,7 +83,8 @@ class SharedFileCache(BaseCache):
     def _store(self) -> BaseCache:
         from diskcache import DjangoCache
 
-        return DjangoCache(self._location, self._params)
+        options = {**STORE_SQLITE_OPTIONS, **self._params.get("OPTIONS", {})}
+        return DjangoCache(self._location, {**self._params, "OPTIONS": options})
 
     def add(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         return self._store.add(key, value, timeout, version)

@@ -11,6 +11,7 @@ import runpy
 import subprocess
 import sys
 import time
+from contextlib import closing
 from http import HTTPStatus
 
 import pytest
@@ -18,6 +19,7 @@ import redis
 from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
+from dbtools import sqlite
 from project.api import AnonThrottle
 from project.cache import cache_from_url
 
@@ -177,3 +179,18 @@ def test_the_default_store_opens_no_file_until_used(tmp_path):
     store.set("gone", 1, timeout=0)
     assert store.get("gone") is None
     assert list((tmp_path / "cache").iterdir()) != []
+
+
+def test_the_default_store_keeps_out_of_wal_mode(tmp_path):
+    # diskcache uses Python's own SQLite, which may have the WAL-reset bug;
+    # the bug needs WAL mode, so the store must not be in it.
+    config = cache_from_url(f"file://{tmp_path}/cache")
+    store = import_string(config["BACKEND"])(config["LOCATION"], {})
+    store.set("n", 1, 60)
+    files = sorted((tmp_path / "cache").rglob("*.db"))
+    assert files
+    for path in files:
+        with closing(sqlite.connect(path)) as db:
+            # WAL is the one journal mode a file keeps; a fresh connection sees it.
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+    assert not list((tmp_path / "cache").rglob("*-wal"))
