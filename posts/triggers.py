@@ -20,9 +20,12 @@ An insert into ``users_user`` recounts that user's posts, so a user row loaded
 after its posts (``loaddata`` defers foreign key checks; copy tools may load
 tables in any order) still gets the right number.
 
-SQLite drops a table's triggers when Django rebuilds the table for an
-``ALTER`` it cannot do in place, so ``ensure_installed`` runs after every
-``migrate`` (see ``PostsConfig.ready``) and puts back whatever is missing.
+The triggers are created by migration ``posts.0003_post_count_triggers``,
+which holds its own copy of this SQL (a migration is history; see
+``PostsConfig`` for the rule on migrations that rebuild a table). The
+definitions here are today's, for repairs only: ``manage.py recount_posts``
+puts back triggers a database lost. A change to them is a new migration, and
+``posts/tests/test_schema.py`` holds the migrated database equal to them.
 """
 
 from __future__ import annotations

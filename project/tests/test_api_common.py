@@ -71,7 +71,7 @@ def test_token_endpoint_is_throttled_too(anon_client, monkeypatch):
 
 def test_cache_urls(tmp_path):
     assert cache_from_url("redis://127.0.0.1:6379/1") == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:6379/1",
     }
     assert cache_from_url(f"file://{tmp_path}/c") == {
@@ -91,7 +91,7 @@ def test_the_default_cache_is_shared_between_processes(settings):
 
     assert CACHES["default"]["BACKEND"] in {
         "django.core.cache.backends.filebased.FileBasedCache",
-        "django.core.cache.backends.redis.RedisCache",
+        "django_redis.cache.RedisCache",
     }
 
 
@@ -194,20 +194,13 @@ def _redis_url() -> str | None:
 def test_throttle_counters_in_redis_expire_and_count(alice, settings, monkeypatch):
     import uuid
 
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": _redis_url(),
-            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-        }
-    }
+    settings.CACHES = {"default": {**cache_from_url(_redis_url()), "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
     monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "3/minute"})
     client = client_for(alice)
     assert [client.get("/api/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
-    from django.core.cache import caches
+    from django_redis import get_redis_connection
 
-    backend = caches["default"]
-    redis = backend._cache.get_client(write=False)
+    redis = get_redis_connection("default")
     (key,) = redis.keys(f"{settings.CACHES['default']['KEY_PREFIX']}:*throttle*")
     assert int(redis.get(key)) == 4
     assert 0 < redis.ttl(key) <= 65
