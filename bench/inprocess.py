@@ -2,16 +2,19 @@
 """Time the API list requests, a search, the pages and the admin's posts list
 in-process, for one or more checkouts of the project, side by side.
 
-Each measurement runs in a fresh process with one checkout's code on a copy
-of a seeded SQLite file: Django's test client (the whole middleware stack,
-no network), DEBUG off, token authentication, and the throttle counters in
-Redis when one answers (else in the file cache). Checkouts take turns round
-after round and each request keeps the median of its rounds, so that a
-drift in a shared machine's speed hits every checkout alike; the figures to
-read are the ratios between checkouts of one run, not the absolute times.
+Each checkout gets a worker process on its own copy of a seeded SQLite file:
+Django's test client (the whole middleware stack, no network), DEBUG off,
+token authentication, and the throttle counters in Redis when one answers
+(else in the file cache). The workers take turns batch by batch (a few
+dozen requests of one kind each) and each request keeps the median of its
+batches, so that a change in a shared machine's load hits every checkout
+alike. Wall time and CPU time (``time.process_time``: this process only,
+so the time spent waiting for the CPU on a loaded machine, and for Redis,
+is left out) are both shown; read the ratios between checkouts of one run,
+not the absolute times.
 
     python bench/inprocess.py --db seeded.sqlite3 [--root . --root ../other-checkout]
-        [--repeat 300] [--rounds 3] [--redis redis://127.0.0.1:6379/13]
+        [--repeat 50] [--rounds 15] [--only "GET /api"] [--redis redis://127.0.0.1:6379/13]
 
 The seeded file comes from ``manage.py migrate`` and ``manage.py seed_demo``
 (run by each checkout itself, so each gets its own migrations). Pass --db
@@ -57,8 +60,12 @@ def requests(author_id: int, author_name: str, word: str) -> list[tuple[str, str
     ]
 
 
-def measure(repeat: int, word: str) -> dict:
-    """Runs in a child process: the current directory is the checkout, DATABASE_URL names the file."""
+def serve(word: str) -> None:
+    """A worker: the current directory is the checkout, DATABASE_URL names the file.
+
+    Reads "<label> <count>" lines on stdin; answers each with one JSON line:
+    the median wall and CPU time of ``count`` requests, and their queries.
+    """
     sys.path.insert(0, os.getcwd())
     import django
 
@@ -78,45 +85,46 @@ def measure(repeat: int, word: str) -> dict:
     token, _ = Token.objects.get_or_create(user=reader)
     author = User.objects.filter(post_count__gt=0).order_by("-post_count", "id").first()
     post_id = Post.objects.order_by("-id").values_list("id", flat=True).first()
-    clients = {
-        "anon": Client(),
-        "token": Client(HTTP_AUTHORIZATION=f"Token {token.key}"),
-        "admin": Client(),
-    }
+    clients = {"anon": Client(), "token": Client(HTTP_AUTHORIZATION=f"Token {token.key}"), "admin": Client()}
     clients["admin"].force_login(admin)
-    results = {}
-    for label, who, path in requests(author.pk, author.username, word):
-        path = path.format(post_id=post_id)
-        client = clients[who]
+    table = {
+        label: (clients[who], path.format(post_id=post_id))
+        for label, who, path in requests(author.pk, author.username, word)
+    }
+    for client, path in table.values():
         for _ in range(3):  # warm-up: page cache, templates, the connection
             response = client.get(path)
             if response.status_code != 200:
                 raise SystemExit(f"{path} answered {response.status_code}: {response.content[:300]!r}")
-        samples = []
-        # Admin and pages are slower: fewer samples keep the run short.
-        n = repeat if label.startswith("GET") else max(repeat // 10, 10)
-        for _ in range(n):
-            started = time.perf_counter()
+    print(json.dumps({"posts": Post.objects.count()}), flush=True)
+    for line in sys.stdin:
+        label, _, count = line.rstrip("\n").rpartition(" ")
+        client, path = table[label]
+        wall, cpu = [], []
+        for _ in range(int(count)):
+            started, started_cpu = time.perf_counter(), time.process_time()
             client.get(path)
-            samples.append((time.perf_counter() - started) * 1e6)
+            cpu.append((time.process_time() - started_cpu) * 1e6)
+            wall.append((time.perf_counter() - started) * 1e6)
         with CaptureQueriesContext(connection) as queries:
             client.get(path)
-        results[label] = {"us": statistics.median(samples), "queries": len(queries)}
-    return {"posts": Post.objects.count(), "results": results}
+        answer = {"wall": statistics.median(wall), "cpu": statistics.median(cpu), "queries": len(queries)}
+        print(json.dumps(answer), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", action="append", help="A checkout of the project (default: this one).")
     parser.add_argument("--db", action="append", required=True, help="Seeded SQLite file (one, or one per root).")
-    parser.add_argument("--repeat", type=int, default=300, help="Timed API requests per round (pages: a tenth).")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=50, help="Timed API requests per batch (pages: a tenth).")
+    parser.add_argument("--rounds", type=int, default=15, help="Batches of each request per checkout.")
     parser.add_argument("--word", default="checkpoint", help="The search word.")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Throttle cache, when it answers.")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", default="", help="Only the requests whose label contains this text.")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.repeat, args.word)))
+    if args.serve:
+        serve(args.word)
         return
     roots = [Path(r).resolve() for r in (args.root or [ROOT])]
     dbs = [Path(d).resolve() for d in args.db]
@@ -128,55 +136,62 @@ def main() -> None:
 
     address = urlsplit(args.redis)
     cache_url = args.redis if redis_answers(address.hostname or "127.0.0.1", address.port or 6379) else ""
-    rounds: list[list[dict]] = [[] for _ in roots]
-    measure_args = ["--repeat", str(args.repeat), "--word", args.word]
+    labels = [label for label, _, _ in requests(0, "", "") if args.only in label]
+    results: dict[str, list[list[dict]]] = {label: [[] for _ in roots] for label in labels}
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as work:
+        workers = []
+        for i, (root, db) in enumerate(zip(roots, dbs, strict=True)):
+            copy = Path(work) / f"db-{i}.sqlite3"
+            shutil.copyfile(db, copy)
+            env = {
+                **os.environ,
+                "DATABASE_URL": f"sqlite:///{copy}",
+                "DEBUG": "false",
+                "SECRET_KEY": "benchmark-only-secret-key",
+                "ALLOWED_HOSTS": "testserver",
+                "LOG_LEVEL": "WARNING",
+                "VAR_DIR": str(Path(work) / f"var-{i}"),
+                "ENV_FILE": str(Path(work) / "no.env"),
+                "CACHE_URL": cache_url or f"file://{Path(work) / f'cache-{i}'}",
+                "API_THROTTLE_ANON": "100000000/minute",
+                "API_THROTTLE_USER": "100000000/minute",
+                "DJANGO_SETTINGS_MODULE": "project.settings",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONWARNINGS": "ignore",
+                # The test client speaks plain HTTP; nothing is collected into STATIC_ROOT.
+                "SECURE_SSL_REDIRECT": "false",
+                "STATIC_MANIFEST": "false",
+            }
+            command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--db", str(copy), "--word", args.word]
+            worker = subprocess.Popen(
+                command, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            workers.append(worker)
+        posts = [json.loads(worker.stdout.readline())["posts"] for worker in workers]
+        # Checkouts take turns batch by batch: a change in the machine's load
+        # hits each alike instead of skewing their ratio.
         for number in range(args.rounds):
-            for i, (root, db) in enumerate(zip(roots, dbs, strict=True)):
-                copy = Path(work) / f"db-{i}.sqlite3"
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{copy}{suffix}").unlink(missing_ok=True)
-                shutil.copyfile(db, copy)
-                env = {
-                    **os.environ,
-                    "DATABASE_URL": f"sqlite:///{copy}",
-                    "DEBUG": "false",
-                    "SECRET_KEY": "benchmark-only-secret-key",
-                    "ALLOWED_HOSTS": "testserver",
-                    "LOG_LEVEL": "WARNING",
-                    "VAR_DIR": str(Path(work) / f"var-{i}"),
-                    "ENV_FILE": str(Path(work) / "no.env"),
-                    "CACHE_URL": cache_url or f"file://{Path(work) / f'cache-{i}'}",
-                    "API_THROTTLE_ANON": "100000000/minute",
-                    "API_THROTTLE_USER": "100000000/minute",
-                    "DJANGO_SETTINGS_MODULE": "project.settings",
-                    "PYTHONDONTWRITEBYTECODE": "1",
-                    # The test client speaks plain HTTP; nothing is collected into STATIC_ROOT.
-                    "SECURE_SSL_REDIRECT": "false",
-                    "STATIC_MANIFEST": "false",
-                }
-                print(f"round {number + 1}/{args.rounds}: {root}", file=sys.stderr)
-                out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--measure", "--db", str(copy), *measure_args],
-                    cwd=root,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                )
-                if out.returncode:
-                    raise SystemExit(f"{root}: the measuring process failed:\n{out.stderr[-3000:]}")
-                rounds[i].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    labels = list(rounds[0][0]["results"])
-    print(f"{rounds[0][0]['posts']:,} posts; throttle cache: {cache_url or 'file'}; median of {args.rounds} rounds")
-    head = "".join(f" | {root.name} us (queries)" for root in roots)
-    ratio_head = "".join(f" | {root.name}/{roots[0].name}" for root in roots[1:])
+            print(f"round {number + 1}/{args.rounds}", file=sys.stderr)
+            for label in labels:
+                count = args.repeat if label.startswith("GET") else max(args.repeat // 10, 5)
+                for i, worker in enumerate(workers):
+                    worker.stdin.write(f"{label} {count}\n")
+                    worker.stdin.flush()
+                    results[label][i].append(json.loads(worker.stdout.readline()))
+        for worker in workers:
+            worker.stdin.close()
+            worker.wait()
+    print(f"{posts[0]:,} posts; throttle cache: {cache_url or 'file'}; median of {args.rounds} batches of each request")
+    head = "".join(f" | {root.name} wall / CPU us (queries)" for root in roots)
+    ratio_head = "".join(f" | {root.name}/{roots[0].name} wall, CPU" for root in roots[1:])
     print(f"| request{head}{ratio_head} |")
     print("| --- " + "| ---: " * (2 * len(roots) - 1) + "|")
     for label in labels:
-        medians = [statistics.median(r["results"][label]["us"] for r in rs) for rs in rounds]
-        queries = [rs[-1]["results"][label]["queries"] for rs in rounds]
-        cells = "".join(f" | {m:,.0f} ({q})" for m, q in zip(medians, queries, strict=True))
-        ratios = "".join(f" | {m / medians[0]:.2f}" for m in medians[1:])
+        wall = [statistics.median(r["wall"] for r in runs) for runs in results[label]]
+        cpu = [statistics.median(r["cpu"] for r in runs) for runs in results[label]]
+        queries = [runs[-1]["queries"] for runs in results[label]]
+        cells = "".join(f" | {w:,.0f} / {c:,.0f} ({q})" for w, c, q in zip(wall, cpu, queries, strict=True))
+        ratios = "".join(f" | {w / wall[0]:.2f}, {c / cpu[0]:.2f}" for w, c in zip(wall[1:], cpu[1:], strict=True))
         print(f"| {label}{cells}{ratios} |")
 
 

@@ -109,24 +109,29 @@ TRIGGERS = (
 )
 
 
+# Through a cursor, not schema_editor.execute(): Django refuses DDL inside the
+# migration's transaction on MariaDB/MySQL (which commit CREATE TRIGGER at once).
+
+
 def install_triggers(apps, schema_editor):
     statements = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}[schema_editor.connection.vendor]
-    for statement in [*statements, RECOUNT]:
-        schema_editor.execute(statement, params=None)
+    with schema_editor.connection.cursor() as cursor:
+        for statement in [*statements, RECOUNT]:
+            cursor.execute(statement)
 
 
 def uninstall_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute("DROP TRIGGER IF EXISTS posts_post_count_truncate ON posts_post", params=None)
-        for name in TRIGGERS:
-            table = "users_user" if name.startswith("users_") else "posts_post"
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)
-        for name in (*TRIGGERS, "posts_post_count_truncate"):
-            schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()", params=None)
-    else:
-        for name in TRIGGERS:
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}", params=None)
+    with schema_editor.connection.cursor() as cursor:
+        if schema_editor.connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER IF EXISTS posts_post_count_truncate ON posts_post")
+            for name in TRIGGERS:
+                table = "users_user" if name.startswith("users_") else "posts_post"
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            for name in (*TRIGGERS, "posts_post_count_truncate"):
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+        else:
+            for name in TRIGGERS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):

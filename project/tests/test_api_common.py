@@ -205,3 +205,15 @@ def test_throttle_counters_in_redis_expire_and_count(alice, settings, monkeypatc
     assert int(redis.get(key)) == 4
     assert 0 < redis.ttl(key) <= 65
     redis.delete(key)
+
+
+def test_unknown_paths_answer_json_under_the_api_prefix_setting_only(settings, rf):
+    from project.api import not_found
+
+    settings.API_PATH_PREFIX = "/v2/"
+    response = not_found(rf.get("/v2/nothing-here/"), None)
+    assert (response.status_code, response["Content-Type"]) == (HTTPStatus.NOT_FOUND, "application/json")
+    assert response.content == b'{"detail": "Not found."}'
+    response = not_found(rf.get("/api/nothing-here/"), None)
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response["Content-Type"].startswith("text/html")
