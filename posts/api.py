@@ -21,18 +21,22 @@ from posts.models import ORDERINGS, TITLE_MAX_LENGTH, Post, PostQuerySet
 from posts.search import InvalidSearchQuery, search_posts
 from posts.services import post_create, post_delete, post_update
 from project.counting import Counter
+from project.serializers import CharValueField, DateTimeValueField, IntegerValueField, RowSerializer
 
 BODY_MAX_LENGTH = 100_000
 # Ids are 64-bit integers in every supported database; a bigger number is not an id.
 MAX_ID = 2**63 - 1
 
 
-class AuthorSerializer(serializers.Serializer):
-    """A post's author: read from the post's ``author_id`` and ``author_username``
-    (see ``PostQuerySet.for_api``), so a page of posts needs no User objects."""
+# Comments, not docstrings, on the serializers: drf-spectacular publishes a
+# serializer's docstring as its description in the OpenAPI schema.
 
-    id = serializers.IntegerField(source="author_id", read_only=True)
-    username = serializers.CharField(source="author_username", read_only=True)
+
+# A post's author, read from the post's author_id and author_username (see
+# PostQuerySet.for_api), so that a page of posts needs no User objects.
+class AuthorSerializer(RowSerializer):
+    id = IntegerValueField(source="author_id", read_only=True)
+    username = CharValueField(source="author_username", read_only=True)
 
 
 @extend_schema_field(OpenApiTypes.URI)
@@ -52,20 +56,15 @@ class PostURLField(serializers.Field):
         return f"{base}{post['id'] if isinstance(post, Mapping) else post.pk}/"
 
 
-class PostSerializer(serializers.Serializer):
-    """A post, as every endpoint shows it (list rows are ``values()`` dicts,
-    single posts model instances; both carry ``author_username``).
-
-    Datetimes are handed to the renderer as they are (``format=None``): in
-    UTC from the database, written in ISO 8601 with "Z", as DRF would.
-    """
-
-    id = serializers.IntegerField(read_only=True)
-    title = serializers.CharField(max_length=TITLE_MAX_LENGTH)
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
+# A post, as every endpoint shows it: list rows are values() dicts, single
+# posts model instances; both carry author_username.
+class PostSerializer(RowSerializer):
+    id = IntegerValueField(read_only=True)
+    title = CharValueField(max_length=TITLE_MAX_LENGTH)
+    body = CharValueField(max_length=BODY_MAX_LENGTH)
     author = AuthorSerializer(source="*", read_only=True)
-    created_at = serializers.DateTimeField(read_only=True, format=None)
-    updated_at = serializers.DateTimeField(read_only=True, format=None)
+    created_at = DateTimeValueField()
+    updated_at = DateTimeValueField()
     url = PostURLField()
 
 

@@ -25,30 +25,36 @@ from rest_framework.settings import api_settings
 from posts.api import PostSerializer, paginated_posts
 from posts.models import Post
 from project.counting import known, rows, whole_table
+from project.serializers import (
+    CharValueField,
+    DateTimeValueField,
+    EmailValueField,
+    IntegerValueField,
+    RowSerializer,
+)
 from users.models import User
 from users.services import user_create, user_delete, user_update
 
 
-class UserSerializer(serializers.Serializer):
-    """A user, as every endpoint shows it (list rows are ``values()`` dicts,
-    single users model instances), and sign-up's and updates' input."""
-
-    id = serializers.IntegerField(read_only=True)
+# A user, as every endpoint shows it (list rows are values() dicts, single
+# users model instances), and sign-up's and updates' input. (A comment: the
+# OpenAPI schema publishes a serializer's docstring.)
+class UserSerializer(RowSerializer):
+    id = IntegerValueField(read_only=True)
     # The model's case-sensitive uniqueness is the service's case-insensitive
     # check (and the unique index behind it), not a validator here.
-    username = serializers.CharField(
+    username = CharValueField(
         max_length=150,
         validators=[UnicodeUsernameValidator()],
         help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
     )
-    email = serializers.EmailField(max_length=254, help_text="Shown only to the user themself and to staff.")
+    email = EmailValueField(max_length=254, help_text="Shown only to the user themself and to staff.")
     # Checked by Django's password validators in the service; stored hashed; never shown.
     password = serializers.CharField(
         write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
     )
-    # Handed to the renderer as it is (UTC from the database): ISO 8601 with "Z".
-    date_joined = serializers.DateTimeField(read_only=True, format=None)
-    post_count = serializers.IntegerField(read_only=True)
+    date_joined = DateTimeValueField()
+    post_count = IntegerValueField(read_only=True)
 
     def to_representation(self, instance: Any) -> dict:
         data = super().to_representation(instance)
@@ -142,8 +148,8 @@ class UserViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"])
     def me(self, request: Request) -> Response:
         """The logged-in user, with their email."""
-        user = self.get_queryset().get(pk=request.user.pk)
-        return Response(UserSerializer(user, context=self.get_serializer_context()).data)
+        # request.user is the whole row, read by the authentication this request.
+        return Response(UserSerializer(request.user, context=self.get_serializer_context()).data)
 
     @action(detail=True, methods=["get"])
     def posts(self, request: Request, pk: str) -> Response:

@@ -131,8 +131,10 @@ def test_bad_sign_ups_are_a_400_and_create_nothing(anon_client, alice, payload, 
     assert list(User.objects.values_list("username", flat=True)) == ["alice"]
 
 
-def test_me_shows_the_email(alice_client, alice, anon_client):
-    response = alice_client.get("/api/users/me/")
+def test_me_shows_the_email(alice_client, alice, anon_client, django_assert_num_queries):
+    # Expect 1 query: * the token and its user (the answer is that user)
+    with django_assert_num_queries(1):
+        response = alice_client.get("/api/users/me/")
     assert response.status_code == HTTPStatus.OK
     assert response.json() == user_json(alice, email=True)
     assert anon_client.get("/api/users/me/").status_code == HTTPStatus.UNAUTHORIZED
