@@ -48,7 +48,8 @@ def total_posts(using: str) -> int:
     sql = f"SELECT SUM({qn(User._meta.get_field('post_count').column)}) FROM {qn(User._meta.db_table)}"  # noqa: S608 - quoted names from the model
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        return cursor.fetchone()[0] or 0
+        # MariaDB/MySQL answer SUM() with a decimal; NULL when there are no users.
+        return int(cursor.fetchone()[0] or 0)
 
 
 def all_posts(*, using: str) -> Counter:
