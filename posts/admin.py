@@ -5,11 +5,19 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from posts.counting import PostPaginator
+from posts.counting import PostPaginator, bounded, posts_counter
 from posts.models import Post
-from posts.search import InvalidSearchQuery, search_posts_for_admin
+from posts.search import InvalidSearchQuery, SearchResults, search_posts
 from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
+from project.counting import Counter
 from users.models import User
+
+
+def parse_author_id(value: str | None) -> int | None:
+    # ASCII digits, and few enough to fit a 64-bit id column.
+    if value and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
 
 
 class AuthorFilter(admin.SimpleListFilter):
@@ -22,11 +30,7 @@ class AuthorFilter(admin.SimpleListFilter):
     parameter_name = "author"
 
     def author_id(self) -> int | None:
-        value = self.value()
-        # ASCII digits, and few enough to fit a 64-bit id column.
-        if value and value.isascii() and value.isdigit() and len(value) <= 18:
-            return int(value)
-        return None
+        return parse_author_id(self.value())
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         author_id = self.author_id()
@@ -52,6 +56,37 @@ class AuthorFilter(admin.SimpleListFilter):
 
 
 class PostChangeList(IndexFriendlyChangeList):
+    """The posts list, which knows what it filtered and so how to count it.
+
+    Django hands ``ModelAdmin.get_search_results()`` and ``get_paginator()``
+    the request, not the changelist: the changelist puts itself on the
+    request (``request.posts_changelist``) for them, before either runs.
+    """
+
+    search_results: SearchResults | None = None
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: list[str] | None = None) -> QuerySet:
+        # The list's filters are the query string's, less Django's own
+        # parameters (page, sorting, search...): the ones the changelist applies.
+        params = self.get_filters_params()
+        self.author_id = parse_author_id(params["author"][-1]) if list(params) == ["author"] else None
+        self.other_filters = bool(params) and self.author_id is None
+        request.posts_changelist = self
+        return super().get_queryset(request, exclude_parameters)
+
+    @property
+    def filtered(self) -> bool:
+        return self.author_id is not None or self.other_filters
+
+    def counter(self) -> Counter:
+        return posts_counter(
+            self.queryset,
+            author_id=self.author_id,
+            search=self.search_results,
+            other_filters=self.other_filters,
+            estimate=True,
+        )
+
     def get_ordering(self, request: HttpRequest, queryset: QuerySet) -> list:
         ordering = super().get_ordering(request, queryset)
         # Sorted by author, the posts of each author come newest first, the
@@ -81,7 +116,6 @@ class PostAdmin(PlainActionCheckbox, admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     # Counts from the per-user counters or bounded counts (posts/counting.py),
     # and no second COUNT(*) of the whole table for "N total".
-    paginator = PostPaginator
     show_full_result_count = False
     # Facets ("Show counts") would run one COUNT per filter choice over the
     # whole table: seconds at a million posts, on a click.
@@ -104,8 +138,27 @@ class PostAdmin(PlainActionCheckbox, admin.ModelAdmin):
         # The full-text search the API and the pages use (title, body, author
         # username), not search_fields' LIKE '%term%' scan of every row.
         # search_fields stays declared so that the changelist shows its box.
+        if not search_term.strip():
+            return queryset, False
+        changelist = getattr(request, "posts_changelist", None)
         try:
-            return search_posts_for_admin(queryset, search_term)
+            # With no filter, the index alone picks the matches (see search_posts).
+            results = search_posts(queryset, search_term, all_posts=changelist is not None and not changelist.filtered)
         except InvalidSearchQuery as exc:
             self.message_user(request, f"Search: {exc}", level=messages.ERROR)
-            return queryset.none(), False
+            results = SearchResults(queryset.none(), known_count=0)
+        if changelist is not None:
+            changelist.search_results = results
+        return results.posts, False
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> PostPaginator:
+        changelist = getattr(request, "posts_changelist", None)
+        counter = changelist.counter() if changelist is not None else bounded(queryset)
+        return PostPaginator(queryset, per_page, orphans, allow_empty_first_page, counter=counter)

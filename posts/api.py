@@ -3,71 +3,69 @@ PostQuerySet methods, writes through posts.services)."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
 from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from posts.models import ORDERINGS, TITLE_MAX_LENGTH, Post
-from posts.search import InvalidSearchQuery
+from posts.counting import posts_counter
+from posts.models import ORDERINGS, TITLE_MAX_LENGTH, Post, PostQuerySet
+from posts.search import InvalidSearchQuery, search_posts
 from posts.services import post_create, post_delete, post_update
+from project.counting import Counter
+from project.serializers import CharValueField, DateTimeValueField, IntegerValueField, RowSerializer
 
 BODY_MAX_LENGTH = 100_000
 # Ids are 64-bit integers in every supported database; a bigger number is not an id.
 MAX_ID = 2**63 - 1
 
 
-class AuthorSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    username = serializers.CharField(read_only=True)
+# Comments, not docstrings, on the serializers: drf-spectacular publishes a
+# serializer's docstring as its description in the OpenAPI schema.
 
 
-class PostSerializer(serializers.ModelSerializer):
-    author = AuthorSerializer(read_only=True)
-    title = serializers.CharField(max_length=TITLE_MAX_LENGTH)
-    body = serializers.CharField(max_length=BODY_MAX_LENGTH)
-    # The API speaks UTC ("Z"), whatever TIME_ZONE says for display.
-    created_at = serializers.DateTimeField(read_only=True, default_timezone=dt_timezone.utc)
-    updated_at = serializers.DateTimeField(read_only=True, default_timezone=dt_timezone.utc)
-    url = serializers.HyperlinkedIdentityField(view_name="post-detail")
-
-    class Meta:
-        model = Post
-        fields = ["id", "title", "body", "author", "created_at", "updated_at", "url"]
+# A post's author, read from the post's author_id and author_username (see
+# PostQuerySet.for_api), so that a page of posts needs no User objects.
+class AuthorSerializer(RowSerializer):
+    id = IntegerValueField(source="author_id", read_only=True)
+    username = CharValueField(source="author_username", read_only=True)
 
 
-# Columns a list page needs: one row per post, author joined in the same query.
-LIST_VALUES = ("id", "title", "body", "created_at", "updated_at", "author_id", "author__username")
+@extend_schema_field(OpenApiTypes.URI)
+class PostURLField(serializers.Field):
+    """The post's URL, like ``HyperlinkedIdentityField`` but reversing the
+    route once per response instead of once per post."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, post: Any) -> str:
+        base = getattr(self, "_base", None)
+        if base is None:
+            request = self.context.get("request")
+            path = reverse("post-list")
+            base = self._base = request.build_absolute_uri(path) if request is not None else path
+        return f"{base}{post['id'] if isinstance(post, Mapping) else post.pk}/"
 
 
-def represent_rows(rows: list[dict], request: Request) -> list[dict]:
-    """The list pages' shape of PostSerializer, built from ``values()`` rows.
-
-    Same keys and values as ``PostSerializer(post).data`` (a test holds them
-    equal) at a fraction of the cost: no model instances, no field objects,
-    one URL reverse per page instead of one per post. Datetimes stay datetime
-    objects; the renderer writes them in the serializer's format.
-    """
-    base = request.build_absolute_uri(reverse("post-list"))
-    return [
-        {
-            "id": row["id"],
-            "title": row["title"],
-            "body": row["body"],
-            "author": {"id": row["author_id"], "username": row["author__username"]},
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "url": f"{base}{row['id']}/",
-        }
-        for row in rows
-    ]
+# A post, as every endpoint shows it: list rows are values() dicts, single
+# posts model instances; both carry author_username.
+class PostSerializer(RowSerializer):
+    id = IntegerValueField(read_only=True)
+    title = CharValueField(max_length=TITLE_MAX_LENGTH)
+    body = CharValueField(max_length=BODY_MAX_LENGTH)
+    author = AuthorSerializer(source="*", read_only=True)
+    created_at = DateTimeValueField()
+    updated_at = DateTimeValueField()
+    url = PostURLField()
 
 
 class PostFilterSerializer(serializers.Serializer):
@@ -95,29 +93,37 @@ class PostFilterSerializer(serializers.Serializer):
 FILTER_PARAMS = frozenset(PostFilterSerializer().fields)
 
 
-def filter_posts(queryset: QuerySet, request: Request) -> QuerySet:
-    """Apply the list's query parameters; a bad value is a 400 naming the parameter."""
+def filter_posts(queryset: QuerySet, request: Request) -> tuple[QuerySet, Counter]:
+    """Apply the list's query parameters; a bad value is a 400 naming the parameter.
+
+    Returns the posts and how to count them (from the filters applied here,
+    see ``posts.counting.posts_counter``).
+    """
     params = request.query_params
     if FILTER_PARAMS.isdisjoint(params):
-        return queryset  # The common case costs no validation.
+        return queryset, posts_counter(queryset)  # The common case costs no validation.
     checker = PostFilterSerializer(data=params)
     checker.is_valid(raise_exception=True)
     wanted = checker.validated_data
     if "ordering" in wanted and "cursor" in params:
         raise ValidationError({"ordering": ["Cursor pages are always newest first; drop ?ordering= or ?cursor=."]})
-    if "author" in wanted:
-        queryset = queryset.filter(author_id=wanted["author"])
+    author_id = wanted.get("author")
+    if author_id is not None:
+        queryset = queryset.filter(author_id=author_id)
+    other_filters = bool({"author_username", "created_after", "created_before"} & set(wanted))
     if "author_username" in wanted:
         queryset = queryset.filter(author__username__iexact=wanted["author_username"])
     queryset = queryset.created_between(wanted.get("created_after"), wanted.get("created_before"))
+    results = None
     if wanted.get("search"):
         try:
-            queryset = queryset.search(wanted["search"])
+            results = search_posts(queryset, wanted["search"], all_posts=author_id is None and not other_filters)
         except InvalidSearchQuery as exc:
             raise ValidationError({"search": [str(exc)]}) from exc
+        queryset = results.posts
     if "ordering" in wanted:
         queryset = queryset.ordered(wanted["ordering"])
-    return queryset
+    return queryset, posts_counter(queryset, author_id=author_id, search=results, other_filters=other_filters)
 
 
 class IsAuthorOrStaffOrReadOnly(permissions.BasePermission):
@@ -129,15 +135,12 @@ class IsAuthorOrStaffOrReadOnly(permissions.BasePermission):
         return obj.author_id == request.user.pk or request.user.is_staff
 
 
-def paginated_posts(view: viewsets.GenericViewSet, queryset: QuerySet) -> Response:
+def paginated_posts(view: viewsets.GenericViewSet, queryset: QuerySet, counter: Counter) -> Response:
     """One page of posts (page number or cursor) in the list shape."""
-    page = view.paginator.paginate_rows(queryset, view.request, view, LIST_VALUES)
-    return view.get_paginated_response(represent_rows(page, view.request))
-
-
-@functools.cache
-def _posts_newest_first() -> QuerySet:
-    return Post.objects.with_author().newest_first()
+    page = view.paginator.paginate_queryset(
+        queryset.values(*PostQuerySet.API_VALUES), view.request, view, counter=counter
+    )
+    return view.get_paginated_response(PostSerializer(page, many=True, context=view.get_serializer_context()).data)
 
 
 @extend_schema_view(list=extend_schema(parameters=[PostFilterSerializer]))
@@ -149,16 +152,16 @@ class PostViewSet(viewsets.ModelViewSet):
     cursor_ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet:
-        # A clone of a queryset built once (the join and ordering resolved
-        # once per process); a clone never carries results.
-        return _posts_newest_first().all()
+        return Post.objects.for_api().newest_first()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return paginated_posts(self, filter_posts(self.get_queryset(), request))
+        return paginated_posts(self, *filter_posts(self.get_queryset(), request))
 
     def perform_create(self, serializer: PostSerializer) -> None:
         # The author is whoever is logged in, never a value from the payload.
-        serializer.instance = post_create(author=self.request.user, **serializer.validated_data)
+        post = post_create(author=self.request.user, **serializer.validated_data)
+        post.author_username = self.request.user.username  # What for_api() reads with the post.
+        serializer.instance = post
 
     def perform_update(self, serializer: PostSerializer) -> None:
         serializer.instance = post_update(post=serializer.instance, **serializer.validated_data)

@@ -1,37 +1,18 @@
 from django.apps import AppConfig
-from django.db import connections
-from django.db.models.signals import post_migrate
-
-
-def _ensure_post_count_triggers(using: str, **kwargs) -> None:
-    # SQLite drops a table's triggers whenever a migration rebuilds that
-    # table; put them back after every migrate (a no-op when all are there).
-    from posts import triggers
-
-    triggers.ensure_installed(connections[using])
 
 
 class PostsConfig(AppConfig):
+    """The posts app.
+
+    Its database triggers (the search index, users' post counts) are created
+    by its migrations and by nothing else: no ``post_migrate`` hook re-creates
+    them from today's code. SQLite drops a table's triggers when a migration
+    rebuilds that table (an ``ALTER`` it cannot do in place), so the rule is:
+    a migration that makes SQLite rebuild ``posts_post`` or ``users_user``
+    drops the triggers that read the table first and creates them again
+    afterwards, with the SQL written out in that migration. The schema test
+    (``posts/tests/test_schema.py``) fails when a migration forgets.
+    """
+
     default_auto_field = "django.db.models.BigAutoField"
     name = "posts"
-
-    def ready(self) -> None:
-        post_migrate.connect(_ensure_post_count_triggers, sender=self, dispatch_uid="posts_post_count_triggers")
-        post_migrate.connect(restore_search_triggers, sender=self, dispatch_uid="posts_search_triggers")
-
-
-def restore_search_triggers(using: str, **kwargs) -> None:
-    """SQLite copies a table to alter it, and the copy has no triggers: a later
-    migration on posts_post would silently stop the search index from following
-    the table. Put the triggers back and re-index when any is missing."""
-    from django.db import connections, transaction
-
-    from posts.search import SqliteBackend, backend_for, rebuild_index
-
-    connection = connections[using]
-    if connection.vendor != "sqlite":
-        return
-    backend = backend_for(connection)
-    if isinstance(backend, SqliteBackend) and backend.is_installed(connection) and backend.missing_triggers(connection):
-        with transaction.atomic(using=using):
-            rebuild_index(using)

@@ -1,15 +1,19 @@
-"""Counting posts without reading a million rows.
+"""Counting lists of posts without reading a million rows.
 
 ``SELECT COUNT(*)`` has to visit every matching row (or index entry): at a
 million posts that is what made the admin's posts list slower than its page
-of rows. Cheaper answers, best first:
+of rows. The code that filters a list knows what it filtered and picks the
+counter with :func:`posts_counter`; cheaper answers, best first:
 
-1. No filter at all: the sum of ``users_user.post_count``, a counter the
+1. A search: the search counted its matches (at most ``SEARCH_MAX_RESULTS``;
+   on SQLite in the index alone). Exact.
+2. No filter at all: the sum of ``users_user.post_count``, a counter the
    database keeps in step (posts/triggers.py). Exact, and costs one pass over
    the users table, whatever the number of posts.
-2. Only one author: that author's ``post_count``. Exact, one row.
-3. Anything else: count at most ``EXACT_UP_TO + 1`` rows. Fewer than that
-   is the exact answer; more gets an estimate, marked as one.
+3. Only one author: that author's ``post_count``. Exact, one row.
+4. Anything else: ``COUNT(*)`` of the rows, or, where an estimate may be
+   shown (the admin), count at most ``EXACT_UP_TO + 1`` rows: fewer than
+   that is the exact answer; more gets an estimate, marked as one.
 
 The estimate extrapolates from where the ``EXACT_UP_TO``-th newest match
 sits in time: if the newest 10,000 matches span one tenth of the time between
@@ -21,63 +25,87 @@ queries are index seeks on the date indexes for date filters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet, Sum
-from django.db.models.expressions import Col
-from django.db.models.lookups import Exact
-from django.utils.functional import cached_property
+from django.core.paginator import Page
+from django.db import connections
+from django.db.models import QuerySet
 
-from posts.models import Post
+from project.counting import Count, CountedPaginator, Counter, rows
 from users.models import User
+
+if TYPE_CHECKING:
+    from posts.search import SearchResults
 
 EXACT_UP_TO = 10_000
 
 
-@dataclass(frozen=True)
-class PostCount:
-    value: int
-    exact: bool
+def total_posts(using: str) -> int:
+    """All posts, from the per-user counters: one pass over the users table."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    # Sent as written: compiling the ORM's aggregate costs more than the sum.
+    sql = f"SELECT SUM({qn(User._meta.get_field('post_count').column)}) FROM {qn(User._meta.db_table)}"  # noqa: S608 - quoted names from the model
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        # MariaDB/MySQL answer SUM() with a decimal; NULL when there are no users.
+        return int(cursor.fetchone()[0] or 0)
 
 
-def total_posts() -> int:
-    """All posts, from the per-user counters."""
-    return User.objects.aggregate(total=Sum("post_count"))["total"] or 0
+def all_posts(*, using: str) -> Counter:
+    return lambda: Count(total_posts(using))
 
 
-def count_posts(queryset: QuerySet, *, exact_up_to: int | None = None) -> PostCount:
-    """Count the posts ``queryset`` selects, cheaply; see the module docstring."""
-    if exact_up_to is None:
-        exact_up_to = EXACT_UP_TO
-    query = queryset.query
-    if not query.where and not query.is_sliced and not query.distinct:
-        return PostCount(total_posts(), exact=True)
-    author_id = _only_author(queryset)
+def posts_by(author_id: int, *, using: str) -> Counter:
+    """The posts of one author: that author's ``post_count`` (0 for no such user)."""
+
+    def count() -> Count:
+        value = User.objects.using(using).filter(pk=author_id).values_list("post_count", flat=True).first()
+        return Count(value or 0)
+
+    return count
+
+
+def matches(results: SearchResults) -> Counter:
+    return lambda: Count(results.count())
+
+
+def bounded(queryset: QuerySet, *, exact_up_to: int | None = None) -> Counter:
+    """Exact up to ``exact_up_to`` (default ``EXACT_UP_TO``) rows, an estimate above."""
+
+    def count() -> Count:
+        limit = EXACT_UP_TO if exact_up_to is None else exact_up_to
+        counted = queryset.order_by()[: limit + 1].count()
+        if counted <= limit:
+            return Count(counted)
+        return Count(_estimate(queryset, limit), exact=False)
+
+    return count
+
+
+def posts_counter(
+    queryset: QuerySet,
+    *,
+    author_id: int | None = None,
+    search: SearchResults | None = None,
+    other_filters: bool = False,
+    estimate: bool = False,
+) -> Counter:
+    """The cheapest right counter for a list of posts, from what the caller filtered.
+
+    ``queryset`` is the list (posts of every author unless filtered as said);
+    ``author_id``: it keeps only that author's posts; ``search``: it is those
+    search results; ``other_filters``: it has any other filter (dates, a
+    username, ...). ``estimate``: the page may show an estimate above
+    ``EXACT_UP_TO`` rows instead of counting them all.
+    """
+    if search is not None:
+        return matches(search)
+    if other_filters:
+        return bounded(queryset) if estimate else rows(queryset)
     if author_id is not None:
-        count = User.objects.filter(pk=author_id).values_list("post_count", flat=True).first()
-        return PostCount(count or 0, exact=True)
-    counted = queryset.order_by()[: exact_up_to + 1].count()
-    if counted <= exact_up_to:
-        return PostCount(counted, exact=True)
-    return PostCount(_estimate(queryset, exact_up_to), exact=False)
-
-
-def _only_author(queryset: QuerySet) -> int | None:
-    """The author id when the only condition is ``author_id = <id>``."""
-    query = queryset.query
-    where = query.where
-    if where.negated or len(where.children) != 1 or query.is_sliced or query.distinct:
-        return None
-    condition = where.children[0]
-    if not isinstance(condition, Exact) or not isinstance(condition.lhs, Col):
-        return None
-    if condition.lhs.target != Post._meta.get_field("author") or condition.lhs.alias != query.get_initial_alias():
-        return None
-    try:
-        return int(condition.rhs)
-    except (TypeError, ValueError):
-        return None
+        return posts_by(author_id, using=queryset.db)
+    return all_posts(using=queryset.db)
 
 
 def _estimate(queryset: QuerySet, counted: int) -> int:
@@ -88,7 +116,7 @@ def _estimate(queryset: QuerySet, counted: int) -> int:
     if newest is None or boundary is None or oldest is None:
         # Posts deleted since they were counted: what was counted stands.
         return counted
-    ceiling = total_posts()
+    ceiling = total_posts(queryset.db)
     seen = (newest - boundary).total_seconds()
     whole = (newest - oldest).total_seconds()
     if seen <= 0:
@@ -105,9 +133,8 @@ def _two_significant_digits(value: float) -> int:
     return int(round(value, -max(digits - 2, 0)))
 
 
-class PostPaginator(Paginator):
-    """A paginator whose count comes from ``count_posts``; ``count_is_exact``
-    says whether the page may call it a count or must call it an estimate.
+class PostPaginator(CountedPaginator):
+    """The admin's paginator: counted by the counter the changelist chose.
 
     A page is read in two steps: the ids of its posts, in order, then those
     posts (with their authors) by id. The first query reads indexes only,
@@ -116,14 +143,6 @@ class PostPaginator(Paginator):
     it sorted all posts by author name first (0.3 to 2.5 s at a million).
     """
 
-    count_is_exact = True
-
-    @cached_property
-    def count(self) -> int:
-        result = count_posts(self.object_list)
-        self.count_is_exact = result.exact
-        return result.value
-
     def page(self, number: int | str) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
@@ -131,5 +150,5 @@ class PostPaginator(Paginator):
         if top + self.orphans >= self.count:
             top = self.count
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
-        rows = {post.pk: post for post in self.object_list.order_by().filter(pk__in=ids)}
-        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+        rows_by_id = {post.pk: post for post in self.object_list.order_by().filter(pk__in=ids)}
+        return self._get_page([rows_by_id[pk] for pk in ids if pk in rows_by_id], number, self)

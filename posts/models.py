@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Length, Trim, TruncDate
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
 
-from posts.search import Order, fast_count, search_posts
+from posts.search import Order, search_posts
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -24,6 +25,15 @@ class PostQuerySet(models.QuerySet):
         """Posts with their author in the same query (no query per row)."""
         return self.select_related("author")
 
+    # The columns a post is shown with over the API (posts.api.PostSerializer).
+    API_VALUES = ("id", "title", "body", "created_at", "updated_at", "author_id", "author_username")
+
+    def for_api(self) -> PostQuerySet:
+        """Posts with their author's username (``author_username``) joined in the
+        same query: what the API shows, whether read as model instances or as
+        ``values(*API_VALUES)`` rows (a page needs no model instances)."""
+        return self.annotate(author_username=F("author__username"))
+
     def newest_first(self) -> PostQuerySet:
         # Matches the (created_at DESC, id DESC) indexes; id breaks ties so
         # that pages never repeat or skip a post with the same timestamp.
@@ -32,18 +42,14 @@ class PostQuerySet(models.QuerySet):
     def by_author(self, author) -> PostQuerySet:
         return self.filter(author=author)
 
-    def count(self) -> int:
-        # A search counts its matches in the search index when it can (see
-        # posts/search.py); every other queryset counts as usual.
-        fast = fast_count(self) if self._result_cache is None else None
-        return super().count() if fast is None else fast
-
     def search(self, query: str, *, order: Order = "newest") -> PostQuerySet:
-        """Full-text search in title, body and author's username (see posts/search.py).
+        """The posts of this queryset matching a full-text search in title, body and
+        author's username (see ``posts.search.search_posts``, which also says how
+        many there are and is what lists paginate with).
 
         Raises ``InvalidSearchQuery`` (a ValueError) for text that cannot be searched.
         """
-        return search_posts(self, query, order=order)
+        return search_posts(self, query, order=order).posts
 
     def created_between(self, after: datetime | None = None, before: datetime | None = None) -> PostQuerySet:
         qs = self

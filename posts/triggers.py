@@ -20,12 +20,17 @@ An insert into ``users_user`` recounts that user's posts, so a user row loaded
 after its posts (``loaddata`` defers foreign key checks; copy tools may load
 tables in any order) still gets the right number.
 
-SQLite drops a table's triggers when Django rebuilds the table for an
-``ALTER`` it cannot do in place, so ``ensure_installed`` runs after every
-``migrate`` (see ``PostsConfig.ready``) and puts back whatever is missing.
+The triggers are created by migration ``posts.0003_post_count_triggers``,
+which holds its own copy of this SQL (a migration is history; see
+``PostsConfig`` for the rule on migrations that rebuild a table). The
+definitions here are today's, for repairs only: ``manage.py recount_posts``
+puts back triggers a database lost. A change to them is a new migration, and
+``posts/tests/test_schema.py`` holds the migrated database equal to them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.recorder import MigrationRecorder
@@ -143,54 +148,84 @@ RECOUNT = (
 )
 
 
+class TriggerSet:
+    """One engine's post-count triggers: how to create, list and drop them."""
+
+    def __init__(self, statements: list[str], *, list_sql: str, extra: tuple[str, ...] = ()) -> None:
+        self.statements = statements
+        self.list_sql = list_sql
+        # Triggers of the engine beyond the common four (PostgreSQL's TRUNCATE one).
+        self.names = (*TRIGGERS, *extra)
+
+    def installed(self, cursor: Any) -> set[str]:
+        cursor.execute(self.list_sql)
+        return {row[0] for row in cursor.fetchall()} & set(self.names)
+
+    def create(self, cursor: Any) -> None:
+        for sql in self.statements:
+            cursor.execute(sql)
+
+    def drop(self, cursor: Any) -> None:
+        for name in self.names:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+class PostgresTriggerSet(TriggerSet):
+    def drop(self, cursor: Any) -> None:
+        # A trigger belongs to its table there, and each calls a function of its own name.
+        for name in self.names:
+            table = "users_user" if name.startswith("users_") else "posts_post"
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        for name in self.names:
+            cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+class MysqlTriggerSet(TriggerSet):
+    def create(self, cursor: Any) -> None:
+        # No CREATE TRIGGER IF NOT EXISTS in every MariaDB/MySQL flavour: skip the ones that exist.
+        present = self.installed(cursor)
+        for sql in self.statements:
+            if sql.split()[2] not in present:
+                cursor.execute(sql)
+
+
+ENGINES: dict[str, TriggerSet] = {
+    "sqlite": TriggerSet(SQLITE, list_sql="SELECT name FROM sqlite_master WHERE type = 'trigger'"),
+    "postgresql": PostgresTriggerSet(
+        POSTGRESQL,
+        list_sql="SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+        "('posts_post'::regclass, 'users_user'::regclass)",
+        extra=("posts_post_count_truncate",),
+    ),
+    "mysql": MysqlTriggerSet(
+        MYSQL, list_sql="SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()"
+    ),
+}
+
+
+def _engine(connection: BaseDatabaseWrapper) -> TriggerSet:
+    try:
+        return ENGINES[connection.vendor]
+    except KeyError:
+        raise NotImplementedError(f"No post-count triggers for {connection.vendor}") from None
+
+
 def installed(connection: BaseDatabaseWrapper) -> set[str]:
-    """Names of this module's triggers present in the database."""
+    """Names of the four common triggers present in the database."""
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        elif connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
-                "('posts_post'::regclass, 'users_user'::regclass)"
-            )
-        elif connection.vendor == "mysql":
-            cursor.execute("SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()")
-        else:  # pragma: no cover - the project supports the three engines above
-            raise NotImplementedError(f"No post-count triggers for {connection.vendor}")
-        names = {row[0] for row in cursor.fetchall()}
-    if connection.vendor == "postgresql":
-        names.discard("posts_post_count_truncate")
-    return names & set(TRIGGERS)
+        return _engine(connection).installed(cursor) & set(TRIGGERS)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """Create the triggers (where missing) and recount every user's posts."""
-    statements = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}.get(connection.vendor)
-    if statements is None:  # pragma: no cover
-        raise NotImplementedError(f"No post-count triggers for {connection.vendor}")
-    present = installed(connection) if connection.vendor == "mysql" else set()
     with connection.cursor() as cursor:
-        for sql in statements:
-            # MySQL has no CREATE TRIGGER IF NOT EXISTS before 8.0.29 / MariaDB 10.1.4
-            # in every flavour; skip the ones that exist instead.
-            if connection.vendor == "mysql" and sql.split()[2] in present:
-                continue
-            cursor.execute(sql)
+        _engine(connection).create(cursor)
         cursor.execute(RECOUNT)
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER IF EXISTS posts_post_count_truncate ON posts_post")
-            for name in TRIGGERS:
-                table = "users_user" if name.startswith("users_") else "posts_post"
-                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-            for name in (*TRIGGERS, "posts_post_count_truncate"):
-                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
-        else:
-            for name in TRIGGERS:
-                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        _engine(connection).drop(cursor)
 
 
 def ensure_installed(connection: BaseDatabaseWrapper) -> bool:

@@ -16,10 +16,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from posts.counting import posts_counter
 from posts.forms import PostForm, SearchForm
 from posts.models import Post
-from posts.search import InvalidSearchQuery
+from posts.search import InvalidSearchQuery, search_posts
 from posts.services import post_create, post_delete, post_update
+from project.counting import CountedPaginator
 from project.forms import add_service_errors
 from project.pages import PageLinksMixin
 
@@ -38,16 +40,22 @@ class HomeView(PageLinksMixin, ListView):
         self.search_form = SearchForm(self.request.GET)
         self.query = ""
         posts = Post.objects.with_author()
+        self.counter = posts_counter(posts)
         if not self.search_form.is_valid():
             return posts.none()
         self.query = self.search_form.cleaned_data["q"]
         if not self.query:
             return posts.newest_first()
         try:
-            return posts.search(self.query)
+            results = search_posts(posts, self.query, all_posts=True)
         except InvalidSearchQuery as exc:
             self.search_form.add_error("q", str(exc))
             return posts.none()
+        self.counter = posts_counter(results.posts, search=results)
+        return results.posts
+
+    def get_paginator(self, queryset: QuerySet[Post], per_page: int, *args: Any, **kwargs: Any) -> CountedPaginator:
+        return CountedPaginator(queryset, per_page, *args, counter=self.counter, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         # Page links keep the search: ?q=...&page=N.

@@ -5,26 +5,21 @@ router is in ``project/urls.py``."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import time
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
-from django.db import connections, router
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.translation import gettext_lazy as _
 from django.views.defaults import page_not_found
-from rest_framework import authentication, exceptions, pagination, parsers, renderers, throttling
+from rest_framework import exceptions, pagination, parsers, renderers, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from project.counting import CountedPaginator, Counter, rows
 
 
 def _default(value: Any) -> Any:
@@ -45,98 +40,6 @@ class ORJSONRenderer(renderers.JSONRenderer):
         return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
 
 
-class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's token authentication with the same single query (token JOIN
-    user), written once as SQL instead of compiled by the ORM on every request.
-
-    Nothing is cached: a deleted token or a deactivated user is refused from
-    the next request on. ``request.user`` is a complete User (every concrete
-    column loaded, converted as the ORM converts it); ``request.auth`` is the Token.
-    """
-
-    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        token_model = self.get_model()
-        db = router.db_for_read(token_model)
-        connection = connections[db]
-        lookup = _token_lookup(token_model, connection.alias)
-        with connection.cursor() as cursor:
-            cursor.execute(lookup.sql, [key])
-            row = cursor.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        # The conversions the ORM would apply (SQLite's 0/1 to bool, text to aware datetimes, ...).
-        values = list(row)
-        for i, col, funcs in lookup.converters:
-            for func in funcs:
-                values[i] = func(values[i], col, connection)
-        # from_db takes every concrete field's value, in the model's field order.
-        token = token_model.from_db(db, lookup.token_names, values[: lookup.token_width])
-        user_values = [values[i] for i in lookup.user_indexes]
-        user = lookup.user_model.from_db(db, lookup.user_names, user_values)
-        token._state.fields_cache["user"] = user
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return user, token
-
-
-@dataclasses.dataclass(frozen=True)
-class _TokenLookup:
-    sql: str
-    converters: list[tuple[int, Any, list]]
-    token_names: list[str]
-    token_width: int
-    user_model: Any
-    user_names: list[str]
-    user_indexes: list[int]
-
-
-@functools.cache
-def _token_lookup(token_model: Any, alias: str) -> _TokenLookup:
-    """The token lookup's SQL and how to turn its row into a Token and a User.
-
-    The row is the token's columns then the user's, the user's primary key
-    read from the token's foreign key column (the join makes them equal).
-    """
-    connection = connections[alias]
-    qn = connection.ops.quote_name
-    t_opts = token_model._meta
-    user_fk = t_opts.get_field("user")
-    user_model = user_fk.related_model
-    u_opts = user_model._meta
-    token_fields = list(t_opts.concrete_fields)
-    user_fields = [f for f in u_opts.concrete_fields if not f.primary_key]
-    cols = [f.get_col("t") for f in token_fields] + [f.get_col("u") for f in user_fields]
-    fk_index = token_fields.index(user_fk)
-    user_indexes, next_index = [], len(token_fields)
-    for f in u_opts.concrete_fields:
-        if f.primary_key:
-            user_indexes.append(fk_index)
-        else:
-            user_indexes.append(next_index)
-            next_index += 1
-    converters = []
-    for i, col in enumerate(cols):
-        funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        if funcs:
-            converters.append((i, col, funcs))
-    columns = ", ".join([f"t.{qn(f.column)}" for f in token_fields] + [f"u.{qn(f.column)}" for f in user_fields])
-    # Only quoted table and column names from the models go into the text; the key is a parameter.
-    sql = (
-        f"SELECT {columns} FROM {qn(t_opts.db_table)} t "  # noqa: S608
-        f"INNER JOIN {qn(u_opts.db_table)} u ON u.{qn(u_opts.pk.column)} = t.{qn(user_fk.column)} "
-        f"WHERE t.{qn(t_opts.get_field('key').column)} = %s"
-    )
-    return _TokenLookup(
-        sql=sql,
-        converters=converters,
-        token_names=[f.attname for f in token_fields],
-        token_width=len(token_fields),
-        user_model=user_model,
-        user_names=[f.attname for f in u_opts.concrete_fields],
-        user_indexes=user_indexes,
-    )
-
-
 class RequestTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is too large."
@@ -147,17 +50,20 @@ class ORJSONParser(parsers.BaseParser):
     """JSON request bodies, size-capped.
 
     DRF reads the body stream itself, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
-    never sees a JSON body; the cap is applied here (413). orjson also refuses
-    invalid UTF-8 and lone surrogates, which would otherwise reach the
-    database driver and fail there.
+    never sees a JSON body. The cap is ``API_MAX_BODY_BYTES``, the one limit
+    of an API request body: ``ApiRequestLimitsMiddleware`` refuses a larger
+    declared Content-Length before anything reads it, this parser a body
+    that turns out larger than declared (chunked, or a lying header); both
+    answer 413. orjson also refuses invalid UTF-8 and lone surrogates, which
+    would otherwise reach the database driver and fail there.
     """
 
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
-        if limit is not None and len(raw) > limit:
+        if len(raw) > limit:
             raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
         try:
             return orjson.loads(raw)
@@ -190,30 +96,19 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
         paginator.ordering = getattr(view, "cursor_ordering", ("-created_at", "-id"))
         return paginator
 
-    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None, *, counter: Counter | None = None
+    ) -> list | None:
+        """One page of ``queryset``. ``counter`` says how to count the list for
+        page-number pages (see ``project.counting``); without one, Django's
+        ``count()``. Cursor pages are never counted."""
         self.cursor_paginator = None
         if self.cursor_query_param in request.query_params:
             self.cursor_paginator = self._cursor_paginator(view)
             return self.cursor_paginator.paginate_queryset(queryset, request, view)
-        return super().paginate_queryset(queryset, request, view)
-
-    def paginate_rows(self, queryset: QuerySet, request: Request, view: Any, fields: tuple[str, ...]) -> list[dict]:
-        """Like paginate_queryset, but the page is ``values(*fields)`` dicts.
-
-        The COUNT(*) runs on ``queryset`` itself, which (select_related aside,
-        which COUNT ignores) has no joins, so it is answered from an index; a
-        ``values()`` queryset naming a related column would drag its join
-        into the COUNT. Only the page query selects ``fields``.
-        """
-        self.cursor_paginator = None
-        if self.cursor_query_param in request.query_params:
-            self.cursor_paginator = self._cursor_paginator(view)
-            return self.cursor_paginator.paginate_queryset(queryset.values(*fields), request, view)
+        # DRF's page-number pagination, with the counter given to the paginator.
         self.request = request
-        paginator = self.django_paginator_class(queryset, self.get_page_size(request))
-        total = whole_table_count(queryset)
-        if total is not None:
-            paginator.count = total  # A cached_property: the paginator's own COUNT then never runs.
+        paginator = CountedPaginator(queryset, self.get_page_size(request), counter=counter or rows(queryset))
         page_number = self.get_page_number(request, paginator)
         try:
             self.page = paginator.page(page_number)
@@ -221,7 +116,7 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
             raise exceptions.NotFound(self.invalid_page_message.format(page_number=page_number, message=exc)) from exc
         if paginator.num_pages > 1 and self.template is not None:
             self.display_page_controls = True
-        return list(self.page.object_list.values(*fields))
+        return list(self.page)
 
     def get_paginated_response(self, data: Any) -> Response:
         if self.cursor_paginator is not None:
@@ -253,43 +148,17 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
         ]
 
 
-def whole_table_count(queryset: QuerySet) -> int | None:
-    """``SELECT COUNT(*) FROM <table>`` when ``queryset`` is the whole table, else None.
-
-    The same single query as ``queryset.count()``, without building and
-    compiling an ORM query for it on every list request (most of the COUNT's
-    cost in SQLite). Only for a queryset without filters, DISTINCT, GROUP BY,
-    slicing, combinations or extra(): ordering, select_related (non-null
-    foreign keys) and non-aggregate annotations never change the row count.
-    """
-    query = queryset.query
-    if (
-        query.where
-        or query.distinct
-        or query.group_by is not None
-        or query.combinator
-        or query.low_mark
-        or query.high_mark is not None
-        or query.extra
-        or any(getattr(a, "contains_aggregate", True) for a in query.annotations.values())
-        or queryset._result_cache is not None
-    ):
-        return None
-    connection = connections[queryset.db]
-    table = connection.ops.quote_name(queryset.model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - a quoted table name from the model
-        return cursor.fetchone()[0]
-
-
 class FixedWindowThrottleMixin:
     """Count requests per client in fixed windows with an atomic increment.
 
     DRF's stock throttles keep a list of timestamps per client, read and
     rewritten on every request: the list grows with the rate (thousands of
     entries at high rates) and two processes can overwrite each other's
-    update. A counter per window is one add-if-absent and one increment,
-    atomic in Redis, whatever the rate.
+    update. A counter per window is one increment through Django's cache
+    API, atomic on Redis, whatever the rate. The increment comes first: the
+    counter exists for all but a window's first request, and ``incr`` of a
+    missing key raises ``ValueError``, when ``add`` creates it (with an
+    expiry); a lost race to create it ends in an increment of the winner's.
     """
 
     cache_format = "throttle:%(scope)s:%(ident)s"
@@ -304,52 +173,16 @@ class FixedWindowThrottleMixin:
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         key = f"{key}:{window}"
-        # The counter outlives its window by a little, so that it always expires.
-        ttl = int(self.duration) + 5
-        backend = caches[DEFAULT_CACHE_ALIAS]
-        if isinstance(backend, RedisCache):
-            count = _redis_count(backend, key, ttl)
-        else:
-            self.cache.add(key, 0, ttl)
-            try:
-                count = self.cache.incr(key)
-            except ValueError:  # Expired between add() and incr().
-                self.cache.set(key, 1, ttl)
-                count = 1
+        try:
+            count = self.cache.incr(key)
+        except ValueError:
+            # The counter outlives its window by a little, so that it always
+            # expires; add() refuses when another request created it meanwhile.
+            count = 1 if self.cache.add(key, 1, int(self.duration) + 5) else self.cache.incr(key)
         return count <= self.num_requests
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 0.0)
-
-
-# INCR, and the expiry set by the request that created the counter, atomically
-# inside Redis: one command per request, where a pipeline of SET NX + INCR is
-# two commands to pack and two answers to parse.
-_COUNT_SCRIPT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-
-
-def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
-    """Increment the window's counter (created with an expiry if absent) in one round trip."""
-    full_key = backend.make_and_validate_key(key)
-    # Django's get_client() builds a new Redis client object on every call; one
-    # per connection pool is enough (the pool hands out the connections, per thread).
-    pool = backend._cache._get_connection_pool(write=True)
-    client = _redis_clients.get(pool)
-    if client is None:
-        client = _redis_clients[pool] = backend._cache._client(connection_pool=pool)
-    global _count_script
-    if _count_script is None:
-        _count_script = client.register_script(_COUNT_SCRIPT)
-    # EVALSHA; the script is loaded again by itself after a Redis restart (NoScriptError).
-    return int(_count_script(keys=[full_key], args=[ttl], client=client))
-
-
-_count_script: Any = None
-_redis_clients: dict[Any, Any] = {}
 
 
 class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):
@@ -379,7 +212,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """A JSON 404 for unknown paths under /api/ (e.g. a non-numeric or huge id); HTML elsewhere."""
-    if request.path.startswith("/api/"):
+    """A JSON 404 for unknown paths under the API (``API_PATH_PREFIX``; e.g. a
+    non-numeric or huge id); Django's HTML page elsewhere."""
+    if request.path.startswith(settings.API_PATH_PREFIX):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)

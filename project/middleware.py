@@ -136,15 +136,15 @@ class ContentSecurityPolicyMiddleware:
 class ApiRequestLimitsMiddleware:
     """API requests over the size limits get a JSON 4xx, never an HTML page.
 
-    DRF's JSON parser reads the request stream directly, so Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE does not protect it: the declared
-    Content-Length is checked here, before anything reads the body.
+    ``API_MAX_BODY_BYTES`` is the one limit of an API request body: a larger
+    declared Content-Length is refused here, before anything reads the body,
+    and the JSON parser (``project.api.ORJSONParser``) stops reading at the
+    same number for a body that did not declare its length truthfully.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.prefix: str = settings.API_PATH_PREFIX
-        self.max_bytes: int = settings.API_MAX_BODY_BYTES
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(self.prefix):
@@ -152,9 +152,10 @@ class ApiRequestLimitsMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
-            if length > self.max_bytes:
+            limit = settings.API_MAX_BODY_BYTES
+            if length > limit:
                 return JsonResponse(
-                    {"detail": f"Request body too large: {length} bytes; the limit is {self.max_bytes} bytes."},
+                    {"detail": f"Request body too large: {length} bytes; the limit is {limit} bytes."},
                     status=413,
                 )
         return self.get_response(request)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -17,18 +18,24 @@ router.register("users", UserViewSet, basename="user")
 admin.site.site_header = "Django SQLite project administration"
 admin.site.site_title = "Django SQLite project admin"
 
+api_patterns = [
+    path("stats/", StatsView.as_view(), name="api-stats"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("auth/password/", PasswordChangeView.as_view(), name="api-password"),
+    # Session log-in and log-out for the browsable API.
+    path("auth/", include("rest_framework.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view serves its start-up script as a file: no inline script for the CSP to allow.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/stats/", StatsView.as_view(), name="api-stats"),
-    path("api/auth/token/", TokenView.as_view(), name="api-token"),
-    path("api/auth/password/", PasswordChangeView.as_view(), name="api-password"),
-    # Session log-in and log-out for the browsable API.
-    path("api/auth/", include("rest_framework.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves its start-up script as a file: no inline script for the CSP to allow.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include(router.urls)),
+    # Under API_PATH_PREFIX ("/api/"), the one setting that the body-size
+    # middleware and the JSON 404 read too.
+    path(settings.API_PATH_PREFIX.lstrip("/"), include(api_patterns)),
     # Public pages: / and /posts/... (posts), /users/... and /accounts/... (users).
     path("", include("posts.urls")),
     path("", include("users.urls")),
@@ -36,5 +43,5 @@ urlpatterns = [
     path("accounts/", include("users.auth_urls")),
 ]
 
-# Unknown paths under /api/ answer JSON, like every other API error.
+# Unknown paths under API_PATH_PREFIX answer JSON, like every other API error.
 handler404 = "project.api.not_found"

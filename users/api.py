@@ -8,8 +8,6 @@ staff only.
 
 from __future__ import annotations
 
-import functools
-from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -26,29 +24,41 @@ from rest_framework.settings import api_settings
 
 from posts.api import PostSerializer, paginated_posts
 from posts.models import Post
+from project.counting import known, rows, whole_table
+from project.serializers import (
+    CharValueField,
+    DateTimeValueField,
+    EmailValueField,
+    IntegerValueField,
+    RowSerializer,
+)
 from users.models import User
 from users.services import user_create, user_delete, user_update
 
 
-class UserSerializer(serializers.ModelSerializer):
-    post_count = serializers.IntegerField(read_only=True)
-    email = serializers.EmailField(max_length=254, help_text="Shown only to the user themself and to staff.")
+# A user, as every endpoint shows it (list rows are values() dicts, single
+# users model instances), and sign-up's and updates' input. (A comment: the
+# OpenAPI schema publishes a serializer's docstring.)
+class UserSerializer(RowSerializer):
+    id = IntegerValueField(read_only=True)
+    # The model's case-sensitive uniqueness is the service's case-insensitive
+    # check (and the unique index behind it), not a validator here.
+    username = CharValueField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+    )
+    email = EmailValueField(max_length=254, help_text="Shown only to the user themself and to staff.")
     # Checked by Django's password validators in the service; stored hashed; never shown.
     password = serializers.CharField(
         write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
     )
-    date_joined = serializers.DateTimeField(read_only=True, default_timezone=dt_timezone.utc)
+    date_joined = DateTimeValueField()
+    post_count = IntegerValueField(read_only=True)
 
-    class Meta:
-        model = User
-        fields = ["id", "username", "email", "password", "date_joined", "post_count"]
-        # The model's case-sensitive UniqueValidator is replaced by the
-        # service's case-insensitive check (and the unique index behind it).
-        extra_kwargs = {"username": {"validators": [UnicodeUsernameValidator()]}}
-
-    def to_representation(self, instance: User) -> dict:
+    def to_representation(self, instance: Any) -> dict:
         data = super().to_representation(instance)
-        if not may_see_email(self.context.get("request"), instance.pk):
+        if not may_see_email(self.context.get("request"), data["id"]):
             del data["email"]
         return data
 
@@ -58,28 +68,8 @@ def may_see_email(request: Request | None, user_id: int) -> bool:
     return bool(viewer and viewer.is_authenticated and (viewer.pk == user_id or viewer.is_staff))
 
 
+# The columns a user is shown with (UserSerializer), for list pages read as values() rows.
 LIST_VALUES = ("id", "username", "email", "date_joined", "post_count")
-
-
-def represent_rows(rows: list[dict], request: Request) -> list[dict]:
-    """The list pages' shape of UserSerializer from ``values()`` rows (a test holds them equal)."""
-    viewer = request.user
-    sees_all = viewer.is_authenticated and viewer.is_staff
-    viewer_id = viewer.pk if viewer.is_authenticated else None
-    out = []
-    for row in rows:
-        item = {"id": row["id"], "username": row["username"]}
-        if sees_all or row["id"] == viewer_id:
-            item["email"] = row["email"]
-        item["date_joined"] = row["date_joined"]
-        item["post_count"] = row["post_count"]
-        out.append(item)
-    return out
-
-
-@functools.cache
-def _users_with_post_counts() -> QuerySet:
-    return User.objects.with_post_counts().order_by("id")
 
 
 class IsSelf(permissions.BasePermission):
@@ -119,30 +109,28 @@ class UserViewSet(viewsets.ModelViewSet):
         return [permissions.AllowAny()]
 
     def get_queryset(self) -> QuerySet:
-        # A clone of a queryset built once: resolving the post-count subquery
-        # was a fifth of a list request's time. Cloning copies the resolved
-        # query, never results (the template itself is never evaluated).
-        return _users_with_post_counts().all()
+        return User.objects.order_by("id")
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return PostSerializer if self.action == "posts" else UserSerializer
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.get_queryset()
+        # Every user: the table's row count; a search: the matching rows' count.
+        counter = whole_table(User, using=queryset.db)
         search = request.query_params.get("search", "")
         if search:
             # A NUL would reach the database driver (PostgreSQL refuses it): a 400 instead.
             if len(search) > 150 or "\x00" in search:
                 raise ValidationError({"search": ["At most 150 characters, and no NUL characters."]})
             queryset = queryset.matching(search)
-        page = self.paginator.paginate_rows(queryset, request, self, LIST_VALUES)
-        return self.get_paginated_response(represent_rows(page, request))
+            counter = rows(queryset)
+        page = self.paginator.paginate_queryset(queryset.values(*LIST_VALUES), request, self, counter=counter)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def perform_create(self, serializer: UserSerializer) -> None:
         data = serializer.validated_data
-        user = user_create(username=data["username"], email=data["email"], password=data["password"])
-        user.post_count = 0
-        serializer.instance = user
+        serializer.instance = user_create(username=data["username"], email=data["email"], password=data["password"])
 
     def perform_update(self, serializer: UserSerializer) -> None:
         data = serializer.validated_data
@@ -160,25 +148,24 @@ class UserViewSet(viewsets.ModelViewSet):
     @action(detail=False, methods=["get"])
     def me(self, request: Request) -> Response:
         """The logged-in user, with their email."""
-        user = self.get_queryset().get(pk=request.user.pk)
-        return Response(UserSerializer(user, context=self.get_serializer_context()).data)
+        # request.user is the whole row, read by the authentication this request.
+        return Response(UserSerializer(request.user, context=self.get_serializer_context()).data)
 
     @action(detail=True, methods=["get"])
     def posts(self, request: Request, pk: str) -> Response:
         """The user's posts, newest first, paginated like /api/posts/."""
         user = self.get_object()
-        return paginated_posts(self, Post.objects.with_author().by_author(user).newest_first())
+        # Counted by the user's own post_count, read with the user.
+        posts = Post.objects.for_api().by_author(user).newest_first()
+        return paginated_posts(self, posts, known(user.post_count))
 
     def get_object(self) -> User:
         if self.action == "posts":
-            # Only existence matters here: no post count, no join.
-            self.check_object_permissions(self.request, obj := _get_user(self.kwargs["pk"]))
-            return obj
+            # Only existence and the post count matter here.
+            user = get_object_or_404(User.objects.only("id", "post_count"), pk=self.kwargs["pk"])
+            self.check_object_permissions(self.request, user)
+            return user
         return super().get_object()
-
-
-def _get_user(pk: str) -> User:
-    return get_object_or_404(User.objects.only("id"), pk=pk)
 
 
 class TokenView(ObtainAuthToken):

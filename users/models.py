@@ -10,14 +10,10 @@ from django.db.models.functions import Coalesce, Length, Lower
 from django.db.models.lookups import LessThanOrEqual
 from django.urls import reverse
 
+from users.fields import DatabaseCounterField
+
 
 class UserQuerySet(models.QuerySet):
-    def with_post_counts(self) -> UserQuerySet:
-        """Users with ``post_count``. It is a column kept in step by database
-        triggers (see ``User.post_count``), so this costs no join or GROUP BY;
-        the method stays so that callers state what they read."""
-        return self
-
     def recount_posts(self) -> int:
         """Recompute ``post_count`` from the posts table; returns the number
         of users updated. Only needed after writes that bypass the triggers
@@ -31,7 +27,7 @@ class UserQuerySet(models.QuerySet):
 
     def top_authors(self, limit: int) -> UserQuerySet:
         """The ``limit`` users with the most posts, most first, ties by id."""
-        return self.with_post_counts().filter(post_count__gt=0).order_by("-post_count", "id")[:limit]
+        return self.filter(post_count__gt=0).order_by("-post_count", "id")[:limit]
 
 
 def real_post_count() -> Coalesce:
@@ -71,7 +67,9 @@ class User(AbstractUser):
     # recounts that user), never from stale numbers in the file.
     # A plain integer, not a positive one: should the count ever drift (see
     # recount_posts), a CHECK >= 0 would refuse to delete posts, which is worse.
-    post_count = models.IntegerField("posts", default=0, editable=False, serialize=False)
+    # The triggers alone write it: saving a User never does (DatabaseCounterField),
+    # so a number loaded before a post was written cannot undo the triggers' work.
+    post_count = DatabaseCounterField("posts", default=0, editable=False, serialize=False)
 
     objects = UserManager()
 
@@ -79,6 +77,12 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The number of all posts is the sum of this column (posts/counting.py):
+            # read from this index, that sum is half the cost of reading the table.
+            # It also serves sorting users by post count (the admin, the top authors).
+            models.Index(fields=["post_count", "id"], name="users_user_post_count_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("username"),
@@ -109,27 +113,6 @@ class User(AbstractUser):
 
     def get_absolute_url(self) -> str:
         return reverse("users:detail", args=[self.username])
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # An UPDATE written from a model instance must never carry its
-        # post_count: the number loaded with the instance may be stale by the
-        # time it is saved (a post written in between), and writing it back
-        # would undo the triggers' work. Inserts need no care: the insert
-        # trigger recounts the new user's posts.
-        if (
-            not args
-            and kwargs.get("update_fields") is None
-            and not kwargs.get("force_insert")
-            and not self._state.adding
-            and kwargs.get("using", self._state.db) == self._state.db
-        ):
-            deferred = self.get_deferred_fields()
-            kwargs["update_fields"] = [
-                field.attname
-                for field in self._meta.concrete_fields
-                if not field.primary_key and field.attname not in deferred and field.name != "post_count"
-            ]
-        super().save(*args, **kwargs)
 
 
 class LoginFailure(models.Model):

@@ -15,6 +15,7 @@ from django.views.generic import FormView, ListView
 
 from posts.models import Post
 from posts.views import POSTS_PER_PAGE
+from project.counting import CountedPaginator, known
 from project.forms import add_service_errors
 from project.pages import PageLinksMixin
 from users.forms import SignUpForm
@@ -30,8 +31,8 @@ class UserListView(PageLinksMixin, ListView):
     paginate_by = USERS_PER_PAGE
 
     def get_queryset(self) -> QuerySet[User]:
-        # Alphabetical (by the stored spelling); post_count comes in the same query.
-        return User.objects.with_post_counts().order_by("username", "id")
+        # Alphabetical (by the stored spelling); post_count is a column of the row.
+        return User.objects.order_by("username", "id")
 
 
 class AuthorView(PageLinksMixin, ListView):
@@ -55,6 +56,10 @@ class AuthorView(PageLinksMixin, ListView):
 
     def get_queryset(self) -> QuerySet[Post]:
         return Post.objects.with_author().by_author(self.author).newest_first()
+
+    def get_paginator(self, queryset: QuerySet[Post], per_page: int, *args: Any, **kwargs: Any) -> CountedPaginator:
+        # Counted by the author's post_count, read with the author.
+        return CountedPaginator(queryset, per_page, *args, counter=known(self.author.post_count), **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(author=self.author, **kwargs)

@@ -6,9 +6,10 @@ from django.urls import reverse
 from django.utils import timezone as dj_timezone
 
 from posts.admin import PostAdmin
-from posts.counting import PostCount, count_posts
+from posts.counting import bounded, posts_counter
 from posts.models import Post
 from posts.templatetags.admin_dates import periods_with_rows
+from project.counting import Count
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -170,7 +171,7 @@ def test_periods_match_what_django_computes(posts, kind):
         periods_with_rows(Post.objects.all(), "created_at", "week")
 
 
-def test_counts_are_exact_when_cheap_and_marked_estimates_otherwise(authors):
+def test_counts_are_exact_when_cheap_and_marked_estimates_otherwise(authors, django_assert_num_queries):
     start = datetime(2025, 1, 1, tzinfo=UTC)
     Post.objects.bulk_create(
         [
@@ -178,18 +179,27 @@ def test_counts_are_exact_when_cheap_and_marked_estimates_otherwise(authors):
             for i in range(300)
         ],
     )
-    assert count_posts(Post.objects.all()).value == 300
-    assert count_posts(Post.objects.all()).exact
-    by_instance = count_posts(Post.objects.filter(author=authors[0]))
-    by_lookup = count_posts(Post.objects.filter(author__id__exact=authors[0].pk))
-    assert by_instance == by_lookup == PostCount(100, exact=True)
-    in_range = Post.objects.filter(created_at__lt=start + timedelta(hours=120))
-    exact = count_posts(in_range, exact_up_to=200)
-    assert (exact.value, exact.exact) == (120, True)
-    estimated = count_posts(Post.objects.filter(title__startswith="t"), exact_up_to=50)
+    everything = Post.objects.all()
+    # Expect 1 query: * the sum of the users' post counts (no COUNT over posts)
+    with django_assert_num_queries(1):
+        counted = posts_counter(everything, estimate=True)()
+    assert counted == Count(300)
+    assert type(counted.value) is int  # Not MariaDB's decimal SUM(): the API writes it as a JSON integer.
+    one_author = everything.filter(author=authors[0])
+    # Expect 1 query: * the author's post_count
+    with django_assert_num_queries(1):
+        assert posts_counter(one_author, author_id=authors[0].pk, estimate=True)() == Count(100)
+    in_range = everything.filter(created_at__lt=start + timedelta(hours=120))
+    assert bounded(in_range, exact_up_to=200)() == Count(120)
+    assert posts_counter(in_range, other_filters=True)() == Count(120)
+    estimated = bounded(everything.filter(title__startswith="t"), exact_up_to=50)()
     assert not estimated.exact
     # Evenly spread in time, so the extrapolation lands near the truth.
     assert 250 <= estimated.value <= 300
+    # The first two read the counters, not the posts: a drifted counter shows.
+    User.objects.filter(pk=authors[0].pk).update(post_count=7)
+    assert posts_counter(one_author, author_id=authors[0].pk)() == Count(7)
+    assert posts_counter(everything)() == Count(207)
 
 
 # MariaDB's FULLTEXT index sees rows only once they are committed.
@@ -203,21 +213,27 @@ def test_an_estimated_count_says_so_on_the_page(admin_client, authors, monkeypat
             for i in range(40)
         ]
     )
-    response = admin_client.get(CHANGELIST, {"q": "quokka"})
-    html = response.content.decode()
-    assert "(estimated)" in html
+    # A date filter: over EXACT_UP_TO rows, an estimate.
+    html = admin_client.get(CHANGELIST, {"created_at__gte": "2024-12-31 00:00:00+00:00"}).content.decode()
     # 40 posts an hour apart: the 6th newest is 5 hours back, so ~40 in all.
     assert "about 40 posts (estimated)" in html
-    assert "about 40 results (estimated)" in html
-    response = admin_client.get(CHANGELIST)
-    assert "40 posts" in response.content.decode()
-    assert "(estimated)" not in response.content.decode()
+    # The same filter with a search: the search counted its matches, exactly.
+    response = admin_client.get(CHANGELIST, {"created_at__gte": "2024-12-31 00:00:00+00:00", "q": "quokka"})
+    html = response.content.decode()
+    assert "40 results" in html
+    assert "(estimated)" not in html
+    for params in ({}, {"q": "quokka"}, {"author": authors[0].pk}):
+        html = admin_client.get(CHANGELIST, params).content.decode()
+        assert "40 posts" in html
+        assert "(estimated)" not in html
 
 
 # MariaDB's FULLTEXT index sees rows only once they are committed.
 @pytest.mark.django_db(transaction=True)
 def test_search_by_title_body_and_author(admin_client, posts):
-    assert titles(admin_client.get(CHANGELIST, {"q": "cherry"})) == ["cherry"]
+    response = admin_client.get(CHANGELIST, {"q": "cherry"})
+    assert titles(response) == ["cherry"]
+    assert response.context["cl"].result_count == 1  # The search's count, not every post's.
     assert titles(admin_client.get(CHANGELIST, {"q": "body of Banana"})) == ["Banana"]
     assert titles(admin_client.get(CHANGELIST, {"q": "carol"})) == ["Banana"]
 

@@ -17,7 +17,7 @@ from posts.search import (
     Term,
     index_problems,
     parse_query,
-    search_posts_for_admin,
+    search_posts,
 )
 from users.models import User
 
@@ -346,14 +346,14 @@ def test_ten_thousand_characters_is_a_clear_error_and_changes_nothing(corpus):
 
 
 @search_db
-def test_admin_helper_leaves_a_blank_search_alone_and_searches_otherwise(corpus):
-    queryset = Post.objects.all()
-    unchanged, duplicates = search_posts_for_admin(queryset, "   ")
-    assert unchanged is queryset
-    assert duplicates is False
-    results, duplicates = search_posts_for_admin(queryset, "checkpoint")
-    assert ids(results) == [corpus["old_sqlite"].id]
-    assert duplicates is False
+@pytest.mark.parametrize("text", ["sqlite ", "checkpoint", "checkp", '"foreign key"', "nothing-matches-this"])
+def test_a_search_of_every_post_finds_and_counts_what_the_general_plan_does(corpus, settings, text):
+    settings.SEARCH_MAX_RESULTS = 2  # "sqlite" matches more: both plans keep the newest two.
+    everything = Post.objects.with_author()
+    fast = search_posts(everything, text, all_posts=True)
+    general = search_posts(everything, text)
+    assert ids(fast.posts) == ids(general.posts)
+    assert fast.count() == general.count() == len(ids(general.posts)) == general.posts.count()
 
 
 # --------------------------------------------------------------------------
@@ -495,16 +495,3 @@ def test_count_after_further_filters_counts_the_filtered_rows(alice, bob):
     assert results.exclude(author=bob).count() == 3
     assert len(results.order_by("id")) == 4
     assert results.order_by("id").count() == 4
-
-
-@only_sqlite
-@pytest.mark.django_db
-def test_after_migrate_missing_sqlite_triggers_are_put_back(alice):
-    # What a later migration that rebuilds posts_post would leave behind.
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER posts_post_search_update")
-    post = make_post(alice, "Before the repair")
-    Post.objects.filter(pk=post.pk).update(title="Edited while unwatched")
-    call_command("migrate", verbosity=0)  # post_migrate runs the repair
-    assert_index_in_step()
-    assert ids(Post.objects.search("unwatched ")) == [post.id]

@@ -66,7 +66,7 @@ def test_token_endpoint_is_throttled_too(anon_client, monkeypatch):
 
 def test_cache_urls(tmp_path):
     assert cache_from_url("redis://127.0.0.1:6379/1") == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:6379/1",
     }
     assert cache_from_url(f"file://{tmp_path}/c") == {
@@ -166,21 +166,26 @@ def test_stats_on_an_empty_database(anon_client):
 def test_throttle_counters_in_redis_expire_and_count(alice, settings, monkeypatch, redis_url):
     import uuid
 
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-        }
-    }
+    settings.CACHES = {"default": {**cache_from_url(redis_url), "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
     monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "3/minute"})
     client = client_for(alice)
     assert [client.get("/api/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
-    from django.core.cache import caches
+    from django_redis import get_redis_connection
 
-    backend = caches["default"]
-    redis = backend._cache.get_client(write=False)
+    redis = get_redis_connection("default")
     (key,) = redis.keys(f"{settings.CACHES['default']['KEY_PREFIX']}:*throttle*")
     assert int(redis.get(key)) == 4
     assert 0 < redis.ttl(key) <= 65
     redis.delete(key)
+
+
+def test_unknown_paths_answer_json_under_the_api_prefix_setting_only(settings, rf):
+    from project.api import not_found
+
+    settings.API_PATH_PREFIX = "/v2/"
+    response = not_found(rf.get("/v2/nothing-here/"), None)
+    assert (response.status_code, response["Content-Type"]) == (HTTPStatus.NOT_FOUND, "application/json")
+    assert response.content == b'{"detail": "Not found."}'
+    response = not_found(rf.get("/api/nothing-here/"), None)
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response["Content-Type"].startswith("text/html")

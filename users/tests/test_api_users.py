@@ -1,5 +1,6 @@
 from http import HTTPStatus
 
+import orjson
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
@@ -9,7 +10,7 @@ from rest_framework.test import APIRequestFactory
 from posts.services import post_create
 from project.api import ORJSONRenderer
 from project.testing.api import PASSWORD, client_for, make_user
-from users.api import LIST_VALUES, UserSerializer, represent_rows
+from users.api import LIST_VALUES, UserSerializer
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -48,14 +49,20 @@ def test_list_shows_post_counts_and_email_only_to_the_owner_and_staff(anon_clien
 
 
 @pytest.mark.parametrize("viewer", ["anon", "alice", "staff"])
-def test_fast_rows_equal_the_serializer_output(viewer, alice, bob, staff):
+def test_list_rows_and_single_users_are_one_shape(viewer, alice, bob, staff):
+    # Lists serialize values() rows, single users model instances: one serializer, one output.
     post_create(author=bob, title="t", body="b")
     request = Request(APIRequestFactory().get("/api/users/"))
     request.user = {"anon": AnonymousUser(), "alice": alice, "staff": staff}[viewer]
-    users = User.objects.with_post_counts().order_by("id")
-    slow = UserSerializer(users, many=True, context={"request": request}).data
-    fast = represent_rows(list(users.values(*LIST_VALUES)), request)
-    assert ORJSONRenderer().render(fast) == ORJSONRenderer().render(slow)
+    users = User.objects.order_by("id")
+    from_instances = UserSerializer(users, many=True, context={"request": request}).data
+    from_rows = UserSerializer(list(users.values(*LIST_VALUES)), many=True, context={"request": request}).data
+    renderer = ORJSONRenderer()
+    expected = [
+        user_json(user, email=viewer == "staff" or user == request.user, post_count=int(user == bob)) for user in users
+    ]
+    assert orjson.loads(renderer.render(from_rows)) == expected
+    assert orjson.loads(renderer.render(from_instances)) == expected
 
 
 def test_search_by_username(anon_client, alice, bob):
@@ -70,7 +77,7 @@ def test_user_list_query_count_is_pinned(django_assert_num_queries, anon_client,
     for i in range(30):
         user = make_user(f"user{i:02d}")
         post_create(author=user, title="t", body="b")
-    # Expect 2 queries: * COUNT(*) of users * the page, post counts as a correlated subquery
+    # Expect 2 queries: * COUNT(*) of users * the page (post_count is a column)
     with django_assert_num_queries(2):
         assert len(anon_client.get("/api/users/").json()["results"]) == 20
     # Expect 3 queries: * the token and its user * COUNT(*) * the page
@@ -124,8 +131,10 @@ def test_bad_sign_ups_are_a_400_and_create_nothing(anon_client, alice, payload, 
     assert list(User.objects.values_list("username", flat=True)) == ["alice"]
 
 
-def test_me_shows_the_email(alice_client, alice, anon_client):
-    response = alice_client.get("/api/users/me/")
+def test_me_shows_the_email(alice_client, alice, anon_client, django_assert_num_queries):
+    # Expect 1 query: * the token and its user (the answer is that user)
+    with django_assert_num_queries(1):
+        response = alice_client.get("/api/users/me/")
     assert response.status_code == HTTPStatus.OK
     assert response.json() == user_json(alice, email=True)
     assert anon_client.get("/api/users/me/").status_code == HTTPStatus.UNAUTHORIZED

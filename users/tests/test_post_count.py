@@ -147,10 +147,16 @@ def test_recount_posts_repairs_a_drifted_counter(alice, bob):
     assert_in_step({"alice": 1, "bob": 0})
 
 
-def test_with_post_counts_reads_the_column():
-    user = make_user("dana")
-    post_create(author=user, title="a", body="b")
-    assert User.objects.with_post_counts().get(pk=user.pk).post_count == 1
+def test_saving_never_writes_the_count_not_even_when_asked(alice):
+    post_create(author=alice, title="a", body="b")
+    # Loaded before the post, changed in memory: neither reaches the column.
+    alice.post_count = 42
+    alice.save()
+    alice.save(update_fields=["post_count"])
+    assert User.objects.get(pk=alice.pk).post_count == 1
+    # A repair writes it on purpose, with QuerySet.update().
+    User.objects.filter(pk=alice.pk).update(post_count=5)
+    assert User.objects.get(pk=alice.pk).post_count == 5
 
 
 def test_the_recount_command_reports_and_repairs(alice, bob):

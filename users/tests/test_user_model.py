@@ -56,9 +56,9 @@ def test_superuser_and_str():
     assert str(admin) == "root"
 
 
-def test_with_post_counts_counts_each_users_posts():
+def test_post_count_counts_each_users_posts():
     alice, bob = make_user("alice", "a@example.com"), make_user("bob", "b@example.com")
     Post.objects.bulk_create([Post(author=alice, title=f"t{i}", body="b") for i in range(3)])
-    counts = dict(User.objects.with_post_counts().values_list("username", "post_count"))
+    counts = dict(User.objects.values_list("username", "post_count"))
     assert counts == {"alice": 3, "bob": 0}
     assert bob.posts.count() == 0
