@@ -298,7 +298,7 @@ class AccountExportView(LoginRequiredMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         context = {"request": request}
-        posts = Post.objects.with_author().by_author(user).newest_first()
+        posts = Post.objects.for_api().by_author(user).newest_first()
         account = {
             **UserSerializer(user, context=context).data,
             "first_name": user.first_name,
