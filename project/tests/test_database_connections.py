@@ -17,12 +17,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection
 from django.test import RequestFactory
 
+from posts.models import Post
 from project.checks import pool_size_warnings
 from project.db import database_from_url
 from project.dbconnect import CONNECT_TIMEOUT, POSTGRESQL, prepare_connection, use_pool
 from project.middleware import DatabaseUnavailableMiddleware
 from project.serving import server_timeout
 from scripts.reliability.server import Server, free_port, request
+from users.models import User
 
 # Never a real password anywhere; the messages must not show it.
 PASSWORD = "pw-that-must-not-leak"
@@ -301,6 +303,9 @@ def test_an_exhausted_pool_answers_503_within_its_timeout_not_after_the_worker_t
     WEB_TIMEOUT; the first still completes once the lock goes."""
     import psycopg
 
+    # A post to list: an empty page would need no query of the posts table.
+    author = User.objects.create_user(username="writer", email="writer@example.com", password=None)
+    Post.objects.create(author=author, title="Hello", body="World")
     config = connection.settings_dict
     database = config["NAME"]
     url = f"postgres://{config['USER']}:{config['PASSWORD']}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}"
