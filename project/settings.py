@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "project.lockout.LockoutMiddleware",
+    "users.lockout.LockoutMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -207,8 +207,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
-# Brute-force lockout (project.lockout) for every authenticate() call.
-AUTHENTICATION_BACKENDS = ["project.lockout.LockoutBackend"]
+# Brute-force lockout (users.lockout) for every authenticate() call.
+AUTHENTICATION_BACKENDS = ["users.lockout.LockoutBackend"]
 LOCKOUT_MAX_FAILURES = env_int("LOCKOUT_MAX_FAILURES", 5, minimum=1)
 LOCKOUT_SECONDS = env_int("LOCKOUT_SECONDS", 900, minimum=1)
 # How many reverse proxies in front append to X-Forwarded-For; 0 trusts none

@@ -22,7 +22,7 @@ from project.db import database_from_url
 from project.dbconnect import CONNECT_TIMEOUT, POSTGRESQL, prepare_connection, use_pool
 from project.middleware import DatabaseUnavailableMiddleware
 from project.serving import server_timeout
-from scripts.reliability.server import Server, free_port, request
+from tools.reliability.server import Server, free_port, request
 
 # Never a real password anywhere; the messages must not show it.
 PASSWORD = "pw-that-must-not-leak"
