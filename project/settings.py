@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.cache import cache_from_url
 from project.db import database_from_url
-from project.dbconnect import missing_driver, prepare_connection, use_pool
+from project.dbconnect import missing_driver, use_pool
 from project.env import env_bool, env_choice, env_int, env_list, env_str, load_project_env
 from project.mail import email_from_url
 from project.serving import server_threads, server_timeout
@@ -244,13 +244,12 @@ LOGIN_REDIRECT_URL = "posts:home"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W044"]
 
-# --- Database connections: drivers, connect timeout, PostgreSQL's pool -------
+# --- Database connections: drivers, PostgreSQL's pool -----------------------
 # (project/dbconnect.py). A DATABASE_URL whose driver is not installed stops
 # here with one line naming the package, rather than Django's traceback later.
 _missing_driver = missing_driver(DATABASES["default"]["ENGINE"])
 if _missing_driver:
     raise ImproperlyConfigured(_missing_driver)
-prepare_connection(DATABASES["default"])
 # Django's connection pool (psycopg_pool), PostgreSQL only; one pool per server
 # process, shared by its threads. Off by default: persistent connections
 # (CONN_MAX_AGE) stay the default until `make bench-pool` has measured both.
