@@ -93,18 +93,18 @@ serve: $(VENV)/.runtime-installed db-driver
 # Load, crash and race scripts, long form (about 3 minutes; figures in docs/reliability.md).
 # Each starts its own gunicorn on a free port with a SQLite file in a temporary folder.
 bench-reliability: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.load --writers 32 --readers 8 --duration 30
-	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.crash --cycles 20 --writers 8
-	flock /tmp/project-bench.lock $(PY) -m scripts.reliability.race --clients 50
+	flock /tmp/project-bench.lock $(PY) -m tools.reliability.load --writers 32 --readers 8 --duration 30
+	flock /tmp/project-bench.lock $(PY) -m tools.reliability.crash --cycles 20 --writers 8
+	flock /tmp/project-bench.lock $(PY) -m tools.reliability.race --clients 50
 # Throttle counter stores: cost per request and increments lost across two processes.
 .PHONY: bench-throttle
 bench-throttle: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) bench/throttle_store.py
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.throttle_store
 
 # Public pages, timed in-process on the demo data set (see docs/benchmarks.md).
 .PHONY: bench-pages
 bench-pages: $(VENV)/.runtime-installed
-	$(PY) -m project.bench.pages
+	$(PY) -m tools.bench.pages
 
 # --- The suite on PostgreSQL and MariaDB/MySQL --------------------------------
 # Same tests, another engine: DATABASE_URL names a database on the server and
@@ -137,33 +137,33 @@ test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
 # 100,000 demo posts; prints time and peak memory of both. BENCH_POSTGRES_URL
 # names the scratch target database (dropped and created again).
 bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
-	flock /tmp/project-bench.lock $(PY) bench/dbcopy.py
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.dbcopy
 
-# Search at 1,000 vs 1,000,000 posts (bench/search.py; builds its SQLite data
+# Search at 1,000 vs 1,000,000 posts (tools/bench/search.py; builds its SQLite data
 # sets once in the temp folder). Serialised with the other benchmarks.
 .PHONY: bench-search
 bench-search: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) bench/search.py
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.search
 
 # Backups on a ~2 GB SQLite file (built once in the temp folder): dbbackup vs
 # sqlite3 .backup, peak memory, writers during a backup. Serialised with the
 # other benchmarks by the lock file.
 bench-backup: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) bench/backup.py
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.backup
 
 # REST API under load beside the peer apps (needs wrk and ../shared/bench/compare.py).
 # flock keeps benchmarks from overlapping on a shared machine.
 BENCH_COMPARE ?= ../shared/bench/compare.py
 bench-api: $(VENV)/.dev-installed
 	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
-	flock /tmp/project-bench.lock $(PY) bench/api.py --compare $(BENCH_COMPARE) $(BENCH_ARGS)
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.api --compare $(BENCH_COMPARE) $(BENCH_ARGS)
 
 # Admin pages at 1,000 and 1,000,000 posts (SQLite files built once in the
 # temp folder; the first run seeds a million posts, a few minutes). Writes
 # its table into docs/benchmarks.md. Serialised with other benchmarks.
 .PHONY: bench-admin
 bench-admin: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) bench/admin.py --write docs/benchmarks.md
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.admin --write docs/benchmarks.md
 
 # PostgreSQL's connection handling under make serve's worker model (real
 # gunicorn with gunicorn.conf.py, wrk): persistent connections (CONN_MAX_AGE),
@@ -171,4 +171,4 @@ bench-admin: $(VENV)/.runtime-installed
 # req/s and errors. BENCH_POSTGRES_URL names a scratch database (dropped and
 # created again); BENCH_ARGS e.g. "--seconds 10 --threads 1,4".
 bench-pool: $(VENV)/.runtime-installed $(VENV)/.postgres-installed
-	flock /tmp/project-bench.lock $(PY) bench/pool.py $(BENCH_ARGS)
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.pool $(BENCH_ARGS)

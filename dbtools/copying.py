@@ -46,8 +46,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.utils import load_backend
 
-from dbtools.engines import Engine, engine_for
-from project.db import SQLITE_ENGINE, database_from_url
+from dbtools.engines import Engine, SQLiteEngine, engine_for
+from project.db import database_from_url
 from project.progress import Progress
 
 # Rows that `migrate` itself creates (post_migrate signals) in every fresh
@@ -56,7 +56,7 @@ from project.progress import Progress
 CREATED_BY_MIGRATE = {"contenttypes.contenttype", "auth.permission", "sites.site"}
 CHECKSUM_MODULUS = 2**128
 SUPPORTED_ENGINES = {
-    SQLITE_ENGINE,
+    SQLiteEngine.backend,
     "django.db.backends.postgresql",
     "django.db.backends.mysql",
 }
@@ -119,7 +119,7 @@ def _settings_for_url(url: str, *, role: str) -> dict[str, Any]:
         config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
     except ImproperlyConfigured as exc:
         raise CopyError(f"--{role}: {exc}") from exc
-    if config["ENGINE"] == SQLITE_ENGINE:
+    if config["ENGINE"] == SQLiteEngine.backend:
         path = Path(config["NAME"])
         # sqlite3 would create a missing file and "copy" an empty database.
         if not path.is_file():

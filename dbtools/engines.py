@@ -9,15 +9,25 @@ as Django's ``DatabaseWrapper`` names its ``ops_class`` and
 ``introspection_class``: health checks, maintenance, backups (and, on SQLite,
 what a replica needs: the file, the library, the safe restore path in
 ``dbtools.backup.sqlite``).
+
+The same class also holds what differs between vendors before there is a
+connection, because the settings need it before Django is set up: the
+DATABASES defaults a ``DATABASE_URL`` gets (``configure``), the driver and how
+to install it, how a failure to connect reads, PostgreSQL's pool. Those are
+class attributes and classmethods that read a DATABASES entry; importing this
+module needs no settings. ``project/db.py`` and ``project/dbconnect.py`` are
+the settings' and the request path's glue around them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.creation import DatabaseCreation as SQLiteCreation
@@ -27,16 +37,20 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import import_string
 
 from dbtools import sqlite
+from project.env import env_choice, env_int
 
 if TYPE_CHECKING:
     from dbtools.backup.base import Connector
     from dbtools.health import Checks
     from dbtools.maintenance import Maintenance
 
-# How long a connection of our own waits for a server that does not answer,
-# unless the database's OPTIONS already set connect_timeout: a monitor or a
-# cron job must not hang.
+# Seconds a new connection waits for a server that does not answer, unless
+# the database's OPTIONS (DATABASE_URL's ?connect_timeout=) set another:
+# libpq and mysqlclient would otherwise wait for the operating system's TCP
+# timeout, minutes. Below WEB_TIMEOUT, so an unreachable host is a 503, not a
+# killed worker; and a monitor or a cron job does not hang.
 CONNECT_TIMEOUT_SECONDS = 10
+MARIADB_HEADERS = "apt-get install -y libmariadb-dev pkg-config gcc python3-dev"
 
 
 class EngineError(Exception):
@@ -72,12 +86,103 @@ def latest_migrations(rows: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 class Engine:
     vendor: ClassVar[str]
+    #: The vendor's name in messages.
+    label: ClassVar[str]
+    #: The ENGINE a DATABASES entry of this vendor gets, and every ENGINE
+    #: path that is this vendor (Django's, GeoDjango's, the project's own).
+    backend: ClassVar[str]
+    backends: ClassVar[tuple[str, ...]]
     #: Dotted paths of the vendor's implementations (resolved when first used).
     checks_class: ClassVar[str]
     maintenance_class: ClassVar[str]
     backup_class: ClassVar[str]
-    #: The driver option a connection of our own sets its connect timeout with.
+    #: The driver option a new connection sets its connect timeout with.
     connect_timeout_option: ClassVar[str | None] = "connect_timeout"
+    #: Any one of these importable modules is the driver Django needs;
+    #: ``driver_package`` installs it, from requirements-<driver_requirements>.txt
+    #: (the Makefile's stamp name too).
+    driver_modules: ClassVar[tuple[str, ...]] = ()
+    driver_package: ClassVar[str] = ""
+    driver_requirements: ClassVar[str] = ""
+    driver_note: ClassVar[str] = ""
+    default_port: ClassVar[int | None] = None
+
+    # --- before Django is set up: class-level, from a DATABASES entry -------------
+
+    @classmethod
+    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+        """The vendor's defaults for a DATABASES entry built from DATABASE_URL
+        (options the URL sets win); ``base_dir`` anchors relative paths."""
+        cls.set_connect_timeout(config.setdefault("OPTIONS", {}))
+
+    @classmethod
+    def set_connect_timeout(cls, options: dict[str, Any]) -> None:
+        if cls.connect_timeout_option:
+            options.setdefault(cls.connect_timeout_option, CONNECT_TIMEOUT_SECONDS)
+
+    @classmethod
+    def missing_driver(cls) -> str | None:
+        """One line naming the package to install when no driver module can be imported, else None."""
+        errors = []
+        for module in cls.driver_modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                errors.append(str(exc).splitlines()[0] if str(exc) else module)
+            else:
+                return None
+        if not errors:
+            return None
+        return (
+            f"DATABASE_URL names a {cls.label} database, but its driver, {cls.driver_package}, "
+            f"is not installed ({errors[0]}): {cls.install_hint()}."
+        )
+
+    @classmethod
+    def install_hint(cls) -> str:
+        hint = f"pip install -r requirements-{cls.driver_requirements}.txt (make run, serve and test do it themselves)"
+        return f"{hint}; {cls.driver_note}" if cls.driver_note else hint
+
+    @classmethod
+    def address(cls, config: dict[str, Any]) -> str:
+        """Where the database is, as messages show it: host:port (a file's path on SQLite)."""
+        host = config.get("HOST") or "localhost"
+        port = config.get("PORT") or cls.default_port
+        return f"{host}:{port}" if port else host
+
+    @classmethod
+    def connect_failure(cls, config: dict[str, Any], exc: BaseException) -> str:
+        """One line saying why connecting to this DATABASES entry failed; never its password."""
+        text = cls.describe_failure(config, exc)
+        # Drivers do not echo passwords today; this keeps it so if one ever does.
+        password = config.get("PASSWORD")
+        return text.replace(password, "***") if password else text
+
+    @classmethod
+    def describe_failure(cls, config: dict[str, Any], exc: BaseException) -> str:
+        return f"cannot connect to the {cls.label} server at {cls.address(config)}: {cls.failure_reason(exc)}"
+
+    @classmethod
+    def failure_reason(cls, exc: BaseException) -> str:
+        """The driver's own words for a failed connection, on one line."""
+        cause = exc.__cause__ or exc
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        return lines[0] if lines else type(cause).__name__
+
+    @classmethod
+    def pool_settings(cls, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The connection pool of a DATABASES entry, None without one."""
+        return None
+
+    @classmethod
+    def use_pool(
+        cls, config: dict[str, Any], *, min_size: int, max_size: int, timeout: int, worker_timeout: int
+    ) -> None:
+        """Turn Django's connection pool on for this DATABASES entry (PostgreSQL only)."""
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL=true needs PostgreSQL (Django's pool is psycopg's); "
+            f"DATABASE_URL names a {cls.label} database."
+        )
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
@@ -103,9 +208,7 @@ class Engine:
 
     def describe(self) -> str:
         """host:port/name, as messages show it."""
-        host = self.settings.get("HOST") or "localhost"
-        port = f":{self.settings['PORT']}" if self.settings.get("PORT") else ""
-        return f"{host}{port}/{self.database_name}"
+        return f"{self.address(self.settings)}/{self.database_name}"
 
     def identity(self) -> tuple[str, ...]:
         """What makes two aliases the same database."""
@@ -175,15 +278,15 @@ class Engine:
     def new_wrapper(self, **options: Any) -> BaseDatabaseWrapper:
         """A Django connection of its own with the same settings: autocommit,
         outside any transaction the shared connection has open, like a cron
-        job's."""
-        settings_dict = {**self.settings, "OPTIONS": {**(self.settings.get("OPTIONS") or {}), **options}}
+        job's, and never one of the pool's (Django keeps one pool per alias)."""
+        own = {key: value for key, value in (self.settings.get("OPTIONS") or {}).items() if key != "pool"}
+        settings_dict = {**self.settings, "OPTIONS": {**own, **options}}
         return type(self.connection)(settings_dict, self.alias)
 
     def open_side_connection(self) -> BaseDatabaseWrapper:
         """A connected ``new_wrapper`` with a connect timeout; the caller closes it."""
         conn = self.new_wrapper()
-        if self.connect_timeout_option:
-            conn.settings_dict["OPTIONS"].setdefault(self.connect_timeout_option, CONNECT_TIMEOUT_SECONDS)
+        self.set_connect_timeout(conn.settings_dict["OPTIONS"])
         try:
             conn.ensure_connection()
             with conn.cursor() as cursor:
@@ -244,11 +347,72 @@ class Engine:
 
 
 class SQLiteEngine(Engine):
+    """SQLite, configured for a web server rather than a script: the stock
+    settings (rollback journal, DEFERRED transactions, a 5 s busy timeout) are
+    what produce "database is locked" under concurrent writers."""
+
     vendor = "sqlite"
+    label = "SQLite"
+    # Django's backend on the one SQLite library every process uses (dbtools/sqlite.py).
+    backend = "dbtools.backends.sqlite3"
+    backends = (backend, "django.db.backends.sqlite3", "django.contrib.gis.db.backends.spatialite")
     checks_class = "dbtools.health.SQLiteChecks"
     maintenance_class = "dbtools.maintenance.SQLiteMaintenance"
     backup_class = "dbtools.backup.sqlite.SQLiteConnector"
     connect_timeout_option = None  # a file opens at once; the busy timeout is "timeout"
+
+    @staticmethod
+    def pragmas(*, synchronous: str) -> list[str]:
+        """PRAGMAs run on every new SQLite connection (per-connection state)."""
+        return [
+            # Readers never block the writer and the writer never blocks readers.
+            # Persistent in the file once set; repeating it is a cheap no-op.
+            "PRAGMA journal_mode=WAL",
+            # NORMAL: in WAL mode a power loss can lose the last transactions
+            # committed since the last checkpoint, but never corrupts the file.
+            # FULL: fsync on every commit, durable across power loss, slower writes.
+            f"PRAGMA synchronous={synchronous}",
+            # Django already turns foreign keys on; stated here so that the list
+            # documents everything the project relies on.
+            "PRAGMA foreign_keys=ON",
+            # Sorts and temporary indexes in memory rather than in temp files.
+            "PRAGMA temp_store=MEMORY",
+            # Page cache per connection, in KiB when negative: 16 MiB.
+            "PRAGMA cache_size=-16000",
+            # After a checkpoint, truncate the -wal file to at most 64 MiB so one
+            # big write does not leave a huge log behind for ever.
+            "PRAGMA journal_size_limit=67108864",
+            # No mmap_size on purpose: memory-mapped I/O widens the window of
+            # SQLite's WAL-reset corruption bug (fixed in 3.51.3).
+        ]
+
+    @classmethod
+    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            # dj_database_url names Django's own backend.
+            config["ENGINE"] = cls.backend
+        name = config.get("NAME") or ""
+        if name and not cls.name_in_memory(name) and not name.startswith("file:"):
+            path = Path(name)
+            config["NAME"] = str(path if path.is_absolute() else base_dir / path)
+        options = config.setdefault("OPTIONS", {})
+        synchronous = env_choice("SQLITE_SYNCHRONOUS", "NORMAL", ("NORMAL", "FULL"))
+        options.setdefault("init_command", ";".join(cls.pragmas(synchronous=synchronous)))
+        # Every transaction takes the write lock at BEGIN. With DEFERRED, a
+        # transaction that read first and then writes cannot wait for the lock
+        # (SQLite answers SQLITE_BUSY at once to avoid a deadlock), which is the
+        # classic "database is locked" under load.
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        # Busy timeout, in seconds: how long a writer waits for the lock.
+        options.setdefault("timeout", env_int("SQLITE_BUSY_TIMEOUT", 20, minimum=1))
+
+    @classmethod
+    def address(cls, config: dict[str, Any]) -> str:
+        return str(config.get("NAME") or ":memory:")
+
+    @classmethod
+    def describe_failure(cls, config: dict[str, Any], exc: BaseException) -> str:
+        return f"cannot open the SQLite database {cls.address(config)}: {cls.failure_reason(exc)}"
 
     @staticmethod
     def name_in_memory(name: str | Path) -> bool:
@@ -317,10 +481,84 @@ class SQLiteEngine(Engine):
 
 
 class PostgreSQLEngine(Engine):
+    """PostgreSQL needs nothing beyond Django's defaults and a connect timeout:
+    it enforces VARCHAR lengths, builds the LOWER() unique indexes and stores
+    timestamptz in UTC. Django's connection pool (psycopg_pool) is its alone."""
+
     vendor = "postgresql"
+    label = "PostgreSQL"
+    backend = "django.db.backends.postgresql"
+    backends = (backend, "django.contrib.gis.db.backends.postgis")
     checks_class = "dbtools.health.PostgreSQLChecks"
     maintenance_class = "dbtools.maintenance.PostgreSQLMaintenance"
     backup_class = "dbtools.backup.postgresql.PostgreSQLConnector"
+    driver_modules = ("psycopg", "psycopg2")
+    driver_package = "psycopg"
+    driver_requirements = "postgres"
+    default_port = 5432
+
+    @classmethod
+    def failure_reason(cls, exc: BaseException) -> str:
+        # psycopg: 'connection failed: connection to server at "h", port 5432
+        # failed: Connection refused' (one such line per address tried); the
+        # host and port are already in our message, the cause is after them.
+        text = super().failure_reason(exc)
+        lines = [line for line in str(exc.__cause__ or exc).splitlines() if "failed: " in line]
+        if lines:
+            text = lines[-1].rsplit("failed: ", 1)[1].strip()
+        return text
+
+    @classmethod
+    def describe_failure(cls, config: dict[str, Any], exc: BaseException) -> str:
+        pool = cls.pool_settings(config)
+        if pool is not None and _is_pool_timeout(exc.__cause__):
+            return (
+                f"no connection came free in the database connection pool within {pool['timeout']} s "
+                f"(at most {pool['max_size']} per server process): all are in use, or the PostgreSQL server "
+                f"at {cls.address(config)} does not answer"
+            )
+        return super().describe_failure(config, exc)
+
+    @classmethod
+    def pool_settings(cls, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The pool options, with psycopg_pool's defaults filled in."""
+        pool = (config.get("OPTIONS") or {}).get("pool")
+        if not pool:
+            return None
+        pool = {} if pool is True else dict(pool)
+        pool.setdefault("min_size", 4)  # psycopg_pool's defaults
+        pool.setdefault("max_size", pool["min_size"])
+        pool.setdefault("timeout", 30.0)
+        return pool
+
+    @classmethod
+    def use_pool(
+        cls, config: dict[str, Any], *, min_size: int, max_size: int, timeout: int, worker_timeout: int
+    ) -> None:
+        """The pool belongs to one server process and is shared by its threads.
+        A request that finds every connection in use waits ``timeout``
+        seconds, then fails (a 503); that must happen before gunicorn kills
+        the worker at ``worker_timeout``. CONN_MAX_AGE becomes 0: Django
+        refuses persistent connections with its pool, which keeps connections
+        open itself."""
+        if max_size < 1 or min_size > max_size:
+            raise ImproperlyConfigured(
+                f"DATABASE_POOL_MIN_SIZE={min_size} and DATABASE_POOL_MAX_SIZE={max_size}: "
+                "the maximum must be at least 1 and at least the minimum."
+            )
+        if timeout >= worker_timeout:
+            raise ImproperlyConfigured(
+                f"DATABASE_POOL_TIMEOUT={timeout} must be below WEB_TIMEOUT={worker_timeout}: a request waiting "
+                "for a connection must get its 503 before gunicorn kills the worker."
+            )
+        try:
+            importlib.import_module("psycopg_pool")
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"DATABASE_POOL=true needs psycopg-pool, which is not installed ({exc}): {cls.install_hint()}."
+            ) from None
+        config.setdefault("OPTIONS", {})["pool"] = {"min_size": min_size, "max_size": max_size, "timeout": timeout}
+        config["CONN_MAX_AGE"] = 0
 
     def in_read_only(self, cursor: Any) -> None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -336,9 +574,61 @@ class PostgreSQLEngine(Engine):
 
 class MySQLEngine(Engine):
     vendor = "mysql"
+    label = "MariaDB/MySQL"
+    backend = "django.db.backends.mysql"
+    backends = (backend, "django.contrib.gis.db.backends.mysql")
     checks_class = "dbtools.health.MySQLChecks"
     maintenance_class = "dbtools.maintenance.MySQLMaintenance"
     backup_class = "dbtools.backup.mysql.MySQLConnector"
+    driver_modules = ("MySQLdb",)
+    driver_package = "mysqlclient"
+    driver_requirements = "mysql"
+    driver_note = f"mysqlclient compiles against the MariaDB client headers (Debian/Ubuntu: {MARIADB_HEADERS})"
+    default_port = 3306
+    # A case-insensitive collation: MariaDB's unique indexes then treat "Alice"
+    # and "alice" as equal, which is how the project's case-insensitive username
+    # and email rules are enforced there. It is also accent-insensitive ("José"
+    # equals "Jose"), stricter than the LOWER() indexes on SQLite and PostgreSQL.
+    charset = "utf8mb4"
+    collation = "utf8mb4_unicode_ci"
+
+    @staticmethod
+    def session_settings() -> list[str]:
+        """Statements run on every new MariaDB/MySQL connection."""
+        return [
+            # Strict mode: an over-long string or a bad date is an error, not a
+            # silent truncation or a zero date. Set per session so that a server
+            # configured otherwise cannot weaken it.
+            "SET sql_mode='STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+            # Django stores UTC in DATETIME columns; a session in UTC keeps NOW()
+            # and the server's own conversions in agreement with it whatever the
+            # server's system time zone is.
+            "SET time_zone='+00:00'",
+        ]
+
+    @classmethod
+    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+        super().configure(config, base_dir=base_dir)
+        options = config["OPTIONS"]
+        # 4-byte UTF-8: MariaDB's "utf8" is a 3-byte subset that cannot store emoji.
+        options.setdefault("charset", cls.charset)
+        options.setdefault("init_command", ";".join(cls.session_settings()))
+        # Django's recommendation: REPEATABLE READ (the MariaDB default) makes
+        # get_or_create and friends miss rows committed by other transactions.
+        options.setdefault("isolation_level", "read committed")
+        # The test database is created by Django, so it states the character set
+        # and a case-insensitive collation itself (see users migration 0002).
+        test = config.setdefault("TEST", {})
+        test.setdefault("CHARSET", cls.charset)
+        test.setdefault("COLLATION", cls.collation)
+
+    @classmethod
+    def failure_reason(cls, exc: BaseException) -> str:
+        # mysqlclient: (2002, "Can't connect to server on 'h' (115)").
+        args = getattr(exc.__cause__ or exc, "args", ())
+        if len(args) >= 2 and isinstance(args[1], str):
+            return args[1]
+        return super().failure_reason(exc)
 
     def begin_read_only(self, cursor: Any) -> None:
         # Applies to the transactions this session starts from now on.
@@ -350,6 +640,21 @@ class MySQLEngine(Engine):
 
 
 ENGINES: dict[str, type[Engine]] = {cls.vendor: cls for cls in (SQLiteEngine, PostgreSQLEngine, MySQLEngine)}
+_BY_BACKEND: dict[str, type[Engine]] = {backend: cls for cls in ENGINES.values() for backend in cls.backends}
+
+
+def _is_pool_timeout(exc: BaseException | None) -> bool:
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:
+        return False
+    return isinstance(exc, PoolTimeout)
+
+
+def engine_class(backend: str) -> type[Engine] | None:
+    """The vendor of a DATABASES ENGINE path (``django.db.backends.postgresql``);
+    None for a backend this project does not know. Needs no settings."""
+    return _BY_BACKEND.get(backend)
 
 
 def engine_for(alias_or_connection: str | BaseDatabaseWrapper) -> Engine:

@@ -5,10 +5,10 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from posts.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
 from posts.counting import PostPaginator, bounded, posts_counter
 from posts.models import Post
 from posts.search import InvalidSearchQuery, SearchResults, search_posts
-from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
 from project.counting import Counter
 from users.models import User
 

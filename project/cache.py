@@ -7,7 +7,7 @@ folder (``SharedFileCache`` below). Its ``add`` and ``incr`` are atomic
 across processes (each is one SQLite transaction), so two workers counting the
 same client never lose a request. Django's own file-based cache is not: its
 ``incr`` reads the file and writes it back, and two processes counting at once
-lost a third of their increments in ``bench/throttle_store.py``; it also lists
+lost a third of their increments in ``tools/bench/throttle_store.py``; it also lists
 its whole folder on every write and deletes a third of its entries at random
 once it holds 300, throttle counters included. Redis is the choice for several
 machines or heavy traffic.
@@ -72,7 +72,7 @@ class SharedFileCache(BaseCache):
     and no mmap. Its contents are counters that expire within the throttle
     window, so it skips fsync (``synchronous=OFF``): a power cut can at worst
     damage the folder, which deleting it mends, where an fsync per request
-    would cost ten times the count itself (bench/throttle_store.py).
+    would cost ten times the count itself (tools/bench/throttle_store.py).
     ``close()`` (which Django calls
     at the end of every request) keeps the connections: diskcache holds one
     per thread and opens new ones after a fork, so closing them would only

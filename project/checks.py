@@ -9,8 +9,7 @@ from django.core.checks import Warning, register
 from django.db import connections
 
 from dbtools import sqlite
-from dbtools.engines import SQLiteEngine
-from project.db import SQLITE_ENGINE
+from dbtools.engines import SQLiteEngine, engine_class
 from project.dbconnect import pool_settings
 from project.serving import server_connections, server_threads, server_workers
 
@@ -28,7 +27,7 @@ def wal_reset_warnings(
         return []
     found = []
     for alias, config in databases.items():
-        if config["ENGINE"] != SQLITE_ENGINE or SQLiteEngine.name_in_memory(config["NAME"]):
+        if engine_class(config["ENGINE"]) is not SQLiteEngine or SQLiteEngine.name_in_memory(config["NAME"]):
             continue
         if "journal_mode=wal" not in str(config.get("OPTIONS", {}).get("init_command", "")).lower():
             continue

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.cache import cache_from_url
 from project.db import database_from_url
-from project.dbconnect import missing_driver, prepare_connection, use_pool
+from project.dbconnect import missing_driver, use_pool
 from project.env import env_bool, env_choice, env_int, env_list, env_str, load_project_env
 from project.mail import email_from_url
 from project.serving import server_threads, server_timeout
@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "project.lockout.LockoutMiddleware",
+    "users.lockout.LockoutMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -207,8 +207,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
-# Brute-force lockout (project.lockout) for every authenticate() call.
-AUTHENTICATION_BACKENDS = ["project.lockout.LockoutBackend"]
+# Brute-force lockout (users.lockout) for every authenticate() call.
+AUTHENTICATION_BACKENDS = ["users.lockout.LockoutBackend"]
 LOCKOUT_MAX_FAILURES = env_int("LOCKOUT_MAX_FAILURES", 5, minimum=1)
 LOCKOUT_SECONDS = env_int("LOCKOUT_SECONDS", 900, minimum=1)
 # How many reverse proxies in front append to X-Forwarded-For; 0 trusts none
@@ -244,13 +244,12 @@ LOGIN_REDIRECT_URL = "posts:home"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W044"]
 
-# --- Database connections: drivers, connect timeout, PostgreSQL's pool -------
+# --- Database connections: drivers, PostgreSQL's pool -----------------------
 # (project/dbconnect.py). A DATABASE_URL whose driver is not installed stops
 # here with one line naming the package, rather than Django's traceback later.
 _missing_driver = missing_driver(DATABASES["default"]["ENGINE"])
 if _missing_driver:
     raise ImproperlyConfigured(_missing_driver)
-prepare_connection(DATABASES["default"])
 # Django's connection pool (psycopg_pool), PostgreSQL only; one pool per server
 # process, shared by its threads. Off by default: persistent connections
 # (CONN_MAX_AGE) stay the default until `make bench-pool` has measured both.

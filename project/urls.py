@@ -5,8 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from posts.api import PostViewSet
+from posts.stats import StatsView
 from project.health import healthz
-from project.stats import StatsView
 from users.account_api import PasswordChangeView
 from users.api import TokenView, UserViewSet
 

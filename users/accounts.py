@@ -27,7 +27,7 @@ from django.template import loader
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from project.clientaddr import client_address
-from project.lockout import reserve_attempt
+from users.lockout import reserve_attempt
 from users.models import User
 
 logger = logging.getLogger("users.accounts")
@@ -42,7 +42,7 @@ class MailUnavailable(Exception):
 
 def verify_own_password(request: HttpRequest | None, user: User, password: str) -> bool:
     """Whether ``password`` is ``user``'s, checked through ``authenticate()``:
-    a wrong one counts towards the log-in lockout (project.lockout) like a
+    a wrong one counts towards the log-in lockout (users.lockout) like a
     failed log-in, so a stolen session cannot guess its way to a new password."""
     if not password:
         return False

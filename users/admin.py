@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from project.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
+from posts.admin_changelist import IndexFriendlyChangeList, PlainActionCheckbox
 from users.account_views import send_password_reset
 from users.accounts import MailUnavailable, mail_connection
 from users.forms import SitePasswordResetForm

@@ -117,7 +117,7 @@ class User(AbstractUser):
 
 class LoginFailure(models.Model):
     """Failed log-in attempts counted per key ("user:<name>" or "addr:<ip>") for
-    the brute-force lockout (``project.lockout``). Kept in the database rather
+    the brute-force lockout (``users.lockout``). Kept in the database rather
     than a per-process cache so every server process sees the same count, and
     counted with row locks so parallel attempts cannot slip past the limit."""
 

@@ -8,7 +8,15 @@ import pytest
 from django.db import connections
 from django.db.utils import load_backend
 
-from dbtools.engines import EngineError, SQLiteEngine, engine_for
+from dbtools.engines import (
+    CONNECT_TIMEOUT_SECONDS,
+    EngineError,
+    MySQLEngine,
+    PostgreSQLEngine,
+    SQLiteEngine,
+    engine_class,
+    engine_for,
+)
 from project.db import database_from_url
 
 
@@ -57,3 +65,31 @@ def test_the_engine_of_the_test_database_counts_its_rows_and_sees_no_pending_mig
     counts = engine.row_counts()
     assert counts["django_migrations"] > 0
     assert counts["posts_post"] == 0
+
+
+def test_a_connection_of_its_own_never_comes_from_the_pool_and_gets_a_connect_timeout():
+    # Django keeps one pool per alias: a wrapper that kept the "pool" option
+    # would take (and wait for) one of the pool's connections.
+    engine = sqlite_engine(":memory:")
+    engine.settings["OPTIONS"] = {"pool": {"max_size": 1}, "timeout": 5}
+    assert engine.new_wrapper().settings_dict["OPTIONS"] == {"timeout": 5}
+    options: dict = {}
+    SQLiteEngine.set_connect_timeout(options)
+    assert options == {}  # a file opens at once
+    PostgreSQLEngine.set_connect_timeout(options)
+    assert options == {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+
+
+@pytest.mark.parametrize(
+    ("backend", "vendor"),
+    [
+        ("django.db.backends.sqlite3", SQLiteEngine),
+        ("dbtools.backends.sqlite3", SQLiteEngine),
+        ("django.db.backends.postgresql", PostgreSQLEngine),
+        ("django.contrib.gis.db.backends.postgis", PostgreSQLEngine),
+        ("django.db.backends.mysql", MySQLEngine),
+        ("django.db.backends.oracle", None),
+    ],
+)
+def test_the_vendor_of_an_engine_path_is_known_before_django_is_set_up(backend, vendor):
+    assert engine_class(backend) is vendor

@@ -17,13 +17,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection
 from django.test import RequestFactory
 
+from dbtools.engines import CONNECT_TIMEOUT_SECONDS, PostgreSQLEngine
 from posts.models import Post
 from project.checks import pool_size_warnings
 from project.db import database_from_url
-from project.dbconnect import CONNECT_TIMEOUT, POSTGRESQL, prepare_connection, use_pool
+from project.dbconnect import use_pool
 from project.middleware import DatabaseUnavailableMiddleware
 from project.serving import server_timeout
-from scripts.reliability.server import Server, free_port, request
+from tools.reliability.server import Server, free_port, request
 from users.models import User
 
 # Never a real password anywhere; the messages must not show it.
@@ -175,8 +176,8 @@ def test_requests_answer_503_and_log_one_line_while_the_database_does_not_answer
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgres://u@db:5432/app", CONNECT_TIMEOUT),
-        ("mysql://u@db:3306/app", CONNECT_TIMEOUT),
+        ("postgres://u@db:5432/app", CONNECT_TIMEOUT_SECONDS),
+        ("mysql://u@db:3306/app", CONNECT_TIMEOUT_SECONDS),
         ("postgres://u@db:5432/app?connect_timeout=3", 3),
         ("sqlite:///var/db.sqlite3", None),
     ],
@@ -185,11 +186,10 @@ def test_servers_get_a_connect_timeout_below_the_worker_timeout(url, expected):
     # Without one, connecting to a host that drops packets waits minutes: the
     # worker would be killed at WEB_TIMEOUT instead of answering 503.
     config = database_from_url(url, base_dir=settings.BASE_DIR, conn_max_age=0)
-    prepare_connection(config)
     assert config["OPTIONS"].get("connect_timeout") == expected
-    assert server_timeout() > CONNECT_TIMEOUT
+    assert server_timeout() > CONNECT_TIMEOUT_SECONDS
     if connection.vendor != "sqlite":
-        assert connection.settings_dict["OPTIONS"]["connect_timeout"] == CONNECT_TIMEOUT
+        assert connection.settings_dict["OPTIONS"]["connect_timeout"] == CONNECT_TIMEOUT_SECONDS
 
 
 def test_a_driver_message_that_quotes_the_password_is_masked():
@@ -197,7 +197,7 @@ def test_a_driver_message_that_quotes_the_password_is_masked():
     exc.__cause__ = Exception(f'connection to server at "db", port 5432 failed: no such password {PASSWORD}')
     config = {"HOST": "db", "PORT": 5432, "PASSWORD": PASSWORD, "OPTIONS": {}}
     assert (
-        POSTGRESQL.connect_failure(config, exc)
+        PostgreSQLEngine.connect_failure(config, exc)
         == "cannot connect to the PostgreSQL server at db:5432: no such password ***"
     )
 
@@ -319,7 +319,8 @@ def test_an_exhausted_pool_answers_503_within_its_timeout_not_after_the_worker_t
     try:
         with psycopg.connect(f"{url}/{database}") as lock_conn, psycopg.connect(f"{url}/{database}") as watch:
             watch.autocommit = True
-            lock_conn.execute("LOCK TABLE posts_post IN ACCESS EXCLUSIVE MODE")
+            # Both tables a posts list reads: its count comes from the users' post counts.
+            lock_conn.execute("LOCK TABLE posts_post, users_user IN ACCESS EXCLUSIVE MODE")
             holder = threading.Thread(target=lambda: held.update(answer=request(server.port, "GET", "/api/posts/")))
             holder.start()
             deadline = time.monotonic() + 15

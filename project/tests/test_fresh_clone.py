@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scripts.reliability.server import free_port
+from tools.reliability.server import free_port
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs a PostgreSQL server: runs in make test-postgres"

@@ -13,7 +13,7 @@ so the time spent waiting for the CPU on a loaded machine, and for Redis,
 is left out) are both shown; read the ratios between checkouts of one run,
 not the absolute times.
 
-    python bench/inprocess.py --db seeded.sqlite3 [--root . --root ../other-checkout]
+    python -m tools.bench.inprocess --db seeded.sqlite3 [--root . --root ../other-checkout]
         [--repeat 50] [--rounds 15] [--only "GET /api"] [--redis redis://127.0.0.1:6379/13]
 
 The seeded file comes from ``manage.py migrate`` and ``manage.py seed_demo``
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def requests(author_id: int, author_name: str, word: str) -> list[tuple[str, str, str]]:
@@ -132,7 +132,8 @@ def main() -> None:
         dbs = dbs * len(roots)
     if len(dbs) != len(roots):
         raise SystemExit("Pass --db once, or once per --root.")
-    from api import redis_answers  # bench/api.py, beside this script
+    sys.path.insert(0, str(ROOT))
+    from tools.bench.api import redis_answers
 
     address = urlsplit(args.redis)
     cache_url = args.redis if redis_answers(address.hostname or "127.0.0.1", address.port or 6379) else ""

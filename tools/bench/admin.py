@@ -8,7 +8,7 @@ each page a few times after a warm-up, and the median is kept. Each page's
 query count is taken from one more request. The goal is a ratio (1,000,000
 posts / 1,000 posts) of at most 2 on every page.
 
-usage: python bench/admin.py [--sizes 1000,1000000] [--users 2000] [--repeat 7] [--rounds 3]
+usage: python -m tools.bench.admin [--sizes 1000,1000000] [--users 2000] [--repeat 7] [--rounds 3]
                              [--dir /tmp/project-bench-admin] [--write docs/benchmarks.md]
 
 Wrap heavy runs in ``flock /tmp/project-bench.lock`` (``make bench-admin`` does).
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402
@@ -86,6 +86,9 @@ def environment(database: Path) -> dict[str, str]:
         ALLOWED_HOSTS="localhost",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="project.settings",
+        # The test client speaks plain HTTP; nothing is collected into STATIC_ROOT.
+        SECURE_SSL_REDIRECT="false",
+        STATIC_MANIFEST="false",
     )
     return env
 
@@ -258,7 +261,7 @@ def main() -> None:
         body = (
             f"{SECTION}\n\n"
             f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}` "
-            f"(`bench/admin.py`): {args.users:,} users, `seed_demo` data, SQLite "
+            f"(`tools/bench/admin.py`): {args.users:,} users, `seed_demo` data, SQLite "
             f"{runs[sizes[-1]]['sqlite']}, Python {platform.python_version()}, "
             f"{os.cpu_count()} cores. In-process (Django test client, logged in as a "
             f"superuser, DEBUG off), median of {args.repeat} requests after two warm-ups, "

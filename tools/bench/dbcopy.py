@@ -2,7 +2,7 @@
 to PostgreSQL with ``manage.py dbcopy`` and with ``dumpdata | loaddata``, in
 one run, and print wall time and peak memory (max RSS) of each.
 
-    make bench-dbcopy          # or: python bench/dbcopy.py [--posts N]
+    make bench-dbcopy          # or: python -m tools.bench.dbcopy [--posts N]
 
 Needs a PostgreSQL server and the psycopg driver (requirements-postgres.txt).
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/bench_dbcopy)
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_dbcopy"
 
 

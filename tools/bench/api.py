@@ -8,7 +8,7 @@ middleware, throttling on (rates raised through the environment so that it
 counts every request without refusing any), each server start on a fresh copy
 of the database. The create scenario posts as the token's user.
 
-    flock /tmp/project-bench.lock .venv/bin/python bench/api.py [--servers granian,gunicorn]
+    flock /tmp/project-bench.lock .venv/bin/python -m tools.bench.api [--servers granian,gunicorn]
         [--seconds 6] [--rounds 2] [--connections 32] [--peers flask,fastapi,drf] [--json FILE]
 
 Needs wrk, and the comparison script beside the project (../shared/bench/compare.py,
@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402

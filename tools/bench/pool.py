@@ -19,7 +19,7 @@ kept, so a drift of the machine's speed hits all three alike. Every non-2xx
 answer and socket error is counted and printed.
 
     make bench-pool BENCH_ARGS="--seconds 10 --rounds 3 --threads 1,4"
-    python bench/pool.py [--seconds 5] [--rounds 2] [--connections 32] [--threads 1,4]
+    python -m tools.bench.pool [--seconds 5] [--rounds 2] [--connections 32] [--threads 1,4]
                          [--users 200] [--posts 10000]
 
 Needs a PostgreSQL server, psycopg (requirements-postgres.txt) and wrk
@@ -45,11 +45,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from project.serving import server_workers  # noqa: E402  (needs the project on the path)
-from scripts.reliability.server import Server  # noqa: E402
+from tools.reliability.server import Server  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_pool"
 CONFIGS = {

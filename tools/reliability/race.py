@@ -1,6 +1,6 @@
 """Races: simultaneous sign-ups with one email, and simultaneous wrong passwords for one username.
 
-    python -m scripts.reliability.race --clients 50
+    python -m tools.reliability.race --clients 50
 
 Sign-ups: exactly one 201, the others 400 or 409, no 5xx, one row.
 Token endpoint: of the simultaneous wrong-password requests for one username,
@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from dbtools.sqlite import Database
-from scripts.reliability.server import Server, print_summary, request
+from tools.reliability.server import Server, print_summary, request
 
 LOCKOUT_MAX_FAILURES = 5
 

@@ -11,7 +11,7 @@ from django.conf import settings
 
 def run_script(name, *args):
     result = subprocess.run(
-        [sys.executable, "-m", f"scripts.reliability.{name}", "--workers", "2", *args],
+        [sys.executable, "-m", f"tools.reliability.{name}", "--workers", "2", *args],
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """Load: concurrent writers posting and readers listing, against gunicorn on SQLite.
 
-    python -m scripts.reliability.load --writers 32 --readers 8 --duration 30
+    python -m tools.reliability.load --writers 32 --readers 8 --duration 30
 
 Promises checked: no 5xx answer, no "database is locked" anywhere (answers or
 server log), and the posts in the database are exactly the ones answered 201.
@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from dbtools.sqlite import Database
-from scripts.reliability.server import Server, print_summary, request, sign_up
+from tools.reliability.server import Server, print_summary, request, sign_up
 
 PASSWORD = "load-Test-passw0rd!"  # noqa: S105  (a throw-away account in a throw-away database)
 

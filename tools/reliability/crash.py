@@ -1,6 +1,6 @@
 """Crash: SIGKILL the whole gunicorn process group at random moments under write load, then restart.
 
-    python -m scripts.reliability.crash --cycles 20 --writers 8
+    python -m tools.reliability.crash --cycles 20 --writers 8
 
 After the last cycle: every post the server acknowledged (201) is in the
 database, ``PRAGMA integrity_check`` says ok and ``PRAGMA foreign_key_check``
@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from dbtools.sqlite import Database
-from scripts.reliability.server import Server, print_summary, request, sign_up
+from tools.reliability.server import Server, print_summary, request, sign_up
 
 PASSWORD = "crash-Test-passw0rd!"  # noqa: S105  (a throw-away account in a throw-away database)
 

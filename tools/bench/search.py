@@ -21,7 +21,7 @@ reused; building the million-post file takes a few minutes. Prints median and
 95th percentile times and the 1M/1k ratio. A figure, not a test: it never fails
 on a slow machine.
 
-usage: bench/search.py [--sizes 1000,1000000] [--repeat 30] [--dir DIR]
+usage: python -m tools.bench.search [--sizes 1000,1000000] [--repeat 30] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402

@@ -7,7 +7,7 @@ request). Stores: Django's file-based cache, diskcache's Django backend as it
 is, the project's default (``project.cache.SharedFileCache``: diskcache,
 opened on first use and kept open) and Redis when one answers.
 
-    python bench/throttle_store.py [--ops 2000] [--redis redis://127.0.0.1:6379/15]
+    python -m tools.bench.throttle_store [--ops 2000] [--redis redis://127.0.0.1:6379/15]
 
 Figures from one run are comparable with each other; compare ratios, not
 absolute times across runs.
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 STORES = {
     "django file cache": "django.core.cache.backends.filebased.FileBasedCache",

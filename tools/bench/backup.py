@@ -13,7 +13,7 @@ Prints, from one run on the same file:
 The fixture (seed_demo --users 20000 --posts 2700000, about 2.2 GB with the search index) is built
 once in the temporary folder and reused; every run works on a copy of it.
 
-usage: bench/backup.py [--rounds 3] [--writers 2] [--fixture PATH]   (BENCH_KEEP=1 keeps the work folder)
+usage: python -m tools.bench.backup [--rounds 3] [--writers 2] [--fixture PATH]   (BENCH_KEEP=1 keeps the work folder)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402
