@@ -66,4 +66,5 @@ class PasswordChangeView(APIView):
             raise ValidationError({"new_password": exc.messages}) from exc
         if isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, user)
-        return Response({"token": token.key})
+        # A credential: no cache may keep it.
+        return Response({"token": token.key}, headers={"Cache-Control": "no-store"})
