@@ -114,6 +114,13 @@ def filter_posts(queryset: QuerySet, request: Request) -> tuple[QuerySet, Counte
     params = request.query_params
     if FILTER_PARAMS.isdisjoint(params):
         return queryset, posts_counter(queryset)  # The common case costs no validation.
+    # DRF reads an empty optional query parameter as an absent one; the schema
+    # says a value, so ?author= is refused like any other value that is not one.
+    blank = {
+        name: ["This parameter may not be blank."] for name in FILTER_PARAMS - {"search"} if params.get(name) == ""
+    }
+    if blank:
+        raise ValidationError(blank)
     checker = PostFilterSerializer(data=params)
     checker.is_valid(raise_exception=True)
     wanted = checker.validated_data

@@ -110,6 +110,14 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
         page-number pages (see ``project.counting``); without one, Django's
         ``count()``. Cursor pages are never counted."""
         self.cursor_paginator = None
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and not page.isdigit() and page != "last":
+            # No such page, in either mode (DRF's cursor pages would ignore it).
+            raise exceptions.NotFound(self.invalid_page_message.format(page_number=page, message="Not a number."))
+        size = request.query_params.get(self.page_size_query_param)
+        if size is not None and not size.lstrip("-").isdigit():
+            # DRF would fall back to the default size; the schema says an integer.
+            raise exceptions.ValidationError({self.page_size_query_param: ["A whole number is required."]})
         if self.cursor_query_param in request.query_params:
             self.cursor_paginator = self._cursor_paginator(view)
             return self.cursor_paginator.paginate_queryset(queryset, request, view)

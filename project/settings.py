@@ -353,6 +353,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "users.api.schema_email_is_optional_in_answers",
+        # Every error per operation (one error body), 304s, cache and rate-limit headers, JSON bodies only.
+        "project.schema.document_errors_and_caching",
     ],
 }
 

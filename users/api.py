@@ -33,6 +33,7 @@ from project.serializers import (
     EmailValueField,
     IntegerValueField,
     RowSerializer,
+    StrictCharField,
 )
 from users.models import User
 from users.services import user_create, user_delete, user_update
@@ -52,9 +53,7 @@ class UserSerializer(RowSerializer):
     )
     email = EmailValueField(max_length=254, help_text="Shown only to the user themself and to staff.")
     # Checked by Django's password validators in the service; stored hashed; never shown.
-    password = serializers.CharField(
-        write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"})
     date_joined = DateTimeValueField()
     post_count = IntegerValueField(read_only=True)
 
