@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.http import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -20,7 +22,17 @@ from posts.counting import posts_counter
 from posts.models import ORDERINGS, TITLE_MAX_LENGTH, Post, PostQuerySet
 from posts.search import InvalidSearchQuery, search_posts
 from posts.services import post_create, post_delete, post_update
+from project.api import PreconditionFailed
 from project.counting import Counter
+from project.httpcache import (
+    cached_page,
+    data_stamp,
+    if_match_fails,
+    mark_cacheable,
+    not_modified,
+    not_modified_response,
+    row_etag,
+)
 from project.serializers import CharValueField, DateTimeValueField, IntegerValueField, RowSerializer
 
 BODY_MAX_LENGTH = 100_000
@@ -102,6 +114,13 @@ def filter_posts(queryset: QuerySet, request: Request) -> tuple[QuerySet, Counte
     params = request.query_params
     if FILTER_PARAMS.isdisjoint(params):
         return queryset, posts_counter(queryset)  # The common case costs no validation.
+    # DRF reads an empty optional query parameter as an absent one; the schema
+    # says a value, so ?author= is refused like any other value that is not one.
+    blank = {
+        name: ["This parameter may not be blank."] for name in FILTER_PARAMS - {"search"} if params.get(name) == ""
+    }
+    if blank:
+        raise ValidationError(blank)
     checker = PostFilterSerializer(data=params)
     checker.is_valid(raise_exception=True)
     wanted = checker.validated_data
@@ -143,6 +162,15 @@ def paginated_posts(view: viewsets.GenericViewSet, queryset: QuerySet, counter: 
     return view.get_paginated_response(PostSerializer(page, many=True, context=view.get_serializer_context()).data)
 
 
+def post_etag(post: Post) -> str:
+    """A post's ETag: a digest of its row as the API shows it (no rendering)."""
+    return row_etag(getattr(post, name) for name in PostQuerySet.API_VALUES)
+
+
+# Unsafe methods on one post: its row is locked while If-Match is compared and the change written.
+CHANGES = ("PUT", "PATCH", "DELETE")
+
+
 @extend_schema_view(list=extend_schema(parameters=[PostFilterSerializer]))
 class PostViewSet(viewsets.ModelViewSet):
     serializer_class = PostSerializer
@@ -152,19 +180,57 @@ class PostViewSet(viewsets.ModelViewSet):
     cursor_ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet:
-        return Post.objects.for_api().newest_first()
+        posts = Post.objects.for_api().newest_first()
+        if self.request.method in CHANGES:
+            # Only the post's row (the author's is only read), where the engine can say so.
+            of = ("self",) if connection.features.has_select_for_update_of else ()
+            posts = posts.select_for_update(of=of)
+        return posts
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return paginated_posts(self, *filter_posts(self.get_queryset(), request))
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return cached_page(self, request, lambda: paginated_posts(self, *filter_posts(self.get_queryset(), request)))
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        post = self.get_object()
+        etag, stamp = post_etag(post), data_stamp()
+        # Last-Modified: when anything the API shows last changed (the author's
+        # name is part of a post, and has no time of its own).
+        changed_at = stamp.changed_at if stamp else None
+        if not_modified(request, etag, changed_at):
+            return not_modified_response(request, etag, changed_at)
+        response = Response(self.get_serializer(post).data)
+        mark_cacheable(response, request, etag=etag, last_modified=changed_at)
+        return response
+
+    def get_object(self) -> Post:
+        post = super().get_object()
+        if self.request.method in CHANGES and if_match_fails(self.request, post_etag(post)):
+            raise PreconditionFailed
+        return post
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic(using=Post.objects.db):
+            response = super().update(request, *args, **kwargs)
+        response["ETag"] = f'"{post_etag(self._changed)}"'
+        return response
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic(using=Post.objects.db):
+            return super().destroy(request, *args, **kwargs)
 
     def perform_create(self, serializer: PostSerializer) -> None:
         # The author is whoever is logged in, never a value from the payload.
         post = post_create(author=self.request.user, **serializer.validated_data)
         post.author_username = self.request.user.username  # What for_api() reads with the post.
-        serializer.instance = post
+        serializer.instance = self._created = post
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().create(request, *args, **kwargs)
+        response["ETag"] = f'"{post_etag(self._created)}"'
+        return response
 
     def perform_update(self, serializer: PostSerializer) -> None:
-        serializer.instance = post_update(post=serializer.instance, **serializer.validated_data)
+        serializer.instance = self._changed = post_update(post=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance: Post) -> None:
         post_delete(post=instance)

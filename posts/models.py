@@ -144,3 +144,21 @@ class Post(models.Model):
     def can_be_changed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         """Who may edit or delete this post: its author, or a staff member."""
         return bool(user.is_authenticated and (user.pk == self.author_id or user.is_staff))
+
+
+class DataVersion(models.Model):
+    """One row: a version of everything the API's lists show, and when it last changed.
+
+    Written only by database triggers (``posts/triggers.py``, migration
+    ``0004_data_version``), on every write to posts and to the user columns
+    the API shows, whatever makes the write. ``version`` is a new random
+    number each time; ``changed_at`` is Unix time in seconds. Read by
+    ``project.httpcache`` for ETags, Last-Modified and the page cache.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField()
+    changed_at = models.BigIntegerField(help_text="Unix time (seconds) of the last change.")
+
+    def __str__(self) -> str:
+        return f"{self.version} at {self.changed_at}"

@@ -26,6 +26,18 @@ which holds its own copy of this SQL (a migration is history; see
 definitions here are today's, for repairs only: ``manage.py recount_posts``
 puts back triggers a database lost. A change to them is a new migration, and
 ``posts/tests/test_schema.py`` holds the migrated database equal to them.
+
+The same holds for the second set here, the *data version* triggers
+(migration ``posts.0004_data_version``): every write to ``posts_post``, and
+every write to the ``users_user`` columns the API shows, gives the one row of
+``posts_dataversion`` a new random ``version`` and the time of the change.
+The API's cache of rendered list pages and its ETags are keyed by that
+version (``project/httpcache.py``), so whatever writes the rows (the API, the
+admin, the pages, bulk operations, raw SQL) invalidates them in the same
+transaction. The version is random rather than counted, so that a database
+restored from a backup or copied elsewhere never reuses a number that meant
+other data. The row is written with an upsert, so a flushed table gets it
+back on the next write.
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.recorder import MigrationRecorder
 
-# The posts migration that installs the triggers ends with this name.
+# The posts migration that installs the post-count triggers ends with this name.
 MIGRATION_SUFFIX = "_post_count_triggers"
 
 TRIGGERS = (
@@ -143,19 +155,107 @@ POSTGRESQL = [
     FOR EACH ROW EXECUTE FUNCTION users_user_post_count_recount()""",
 ]
 
+# --- The data version (see the module docstring) ------------------------------
+# Columns of users_user that the API shows (a change of last_login, say, changes no answer).
+VERSION_USER_COLUMNS = ("username", "email", "date_joined", "post_count")
+
+VERSION_MIGRATION_SUFFIX = "_data_version"
+
+_SQLITE_BUMP = (
+    "INSERT OR REPLACE INTO posts_dataversion (id, version, changed_at) "
+    "VALUES (1, random(), CAST(strftime('%s', 'now') AS INTEGER))"
+)
+
+SQLITE_VERSION = [
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_version_{event} AFTER {clause} ON {table}
+    BEGIN
+        {_SQLITE_BUMP};
+    END"""
+    for table, event, clause in (
+        ("posts_post", "insert", "INSERT"),
+        ("posts_post", "update", "UPDATE"),
+        ("posts_post", "delete", "DELETE"),
+        ("users_user", "insert", "INSERT"),
+        ("users_user", "update", f"UPDATE OF {', '.join(VERSION_USER_COLUMNS)}"),
+        ("users_user", "delete", "DELETE"),
+    )
+]
+
+_MYSQL_BUMP = (
+    "INSERT INTO posts_dataversion (id, version, changed_at) "
+    "VALUES (1, FLOOR(RAND() * 9007199254740991), UNIX_TIMESTAMP()) "
+    "ON DUPLICATE KEY UPDATE version = VALUES(version), changed_at = VALUES(changed_at)"
+)
+_MYSQL_USER_CHANGED = " AND ".join(f"OLD.{c} <=> NEW.{c}" for c in VERSION_USER_COLUMNS)
+
+MYSQL_VERSION = [
+    *(
+        f"""CREATE TRIGGER {table}_version_{event.lower()} AFTER {event} ON {table} FOR EACH ROW
+    {_MYSQL_BUMP}"""
+        for table, event in (
+            ("posts_post", "INSERT"),
+            ("posts_post", "UPDATE"),
+            ("posts_post", "DELETE"),
+            ("users_user", "INSERT"),
+            ("users_user", "DELETE"),
+        )
+    ),
+    # No UPDATE OF <columns> there: the trigger compares the columns itself.
+    f"""CREATE TRIGGER users_user_version_update AFTER UPDATE ON users_user FOR EACH ROW
+    BEGIN
+        IF NOT ({_MYSQL_USER_CHANGED}) THEN
+            {_MYSQL_BUMP};
+        END IF;
+    END""",
+]
+
+# Statement triggers: a bulk write changes the row once, not once per row.
+POSTGRESQL_VERSION = [
+    """CREATE OR REPLACE FUNCTION posts_post_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO posts_dataversion (id, version, changed_at)
+        VALUES (1, floor(random() * 9007199254740991)::bigint, floor(extract(epoch FROM clock_timestamp()))::bigint)
+        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, changed_at = EXCLUDED.changed_at;
+        RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE TRIGGER posts_post_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON posts_post
+    FOR EACH STATEMENT EXECUTE FUNCTION posts_post_version_bump()""",
+    f"""CREATE OR REPLACE TRIGGER users_user_version
+    AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF {", ".join(VERSION_USER_COLUMNS)} ON users_user
+    FOR EACH STATEMENT EXECUTE FUNCTION posts_post_version_bump()""",
+]
+
+_ROW_VERSION_TRIGGERS = tuple(
+    f"{table}_version_{event}" for table in ("posts_post", "users_user") for event in ("insert", "update", "delete")
+)
+
 RECOUNT = (
     "UPDATE users_user SET post_count = (SELECT COUNT(*) FROM posts_post WHERE posts_post.author_id = users_user.id)"
 )
 
 
 class TriggerSet:
-    """One engine's post-count triggers: how to create, list and drop them."""
+    """One engine's triggers of one migration: how to create, list and drop them."""
 
-    def __init__(self, statements: list[str], *, list_sql: str, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        statements: list[str],
+        *,
+        list_sql: str,
+        names: tuple[str, ...],
+        migration_suffix: str,
+        functions: tuple[str, ...] = (),
+        after_create: str | None = None,
+    ) -> None:
         self.statements = statements
         self.list_sql = list_sql
-        # Triggers of the engine beyond the common four (PostgreSQL's TRUNCATE one).
-        self.names = (*TRIGGERS, *extra)
+        self.names = names
+        # The posts migration that installs these triggers ends with this name.
+        self.migration_suffix = migration_suffix
+        # PostgreSQL's trigger functions, dropped with the triggers.
+        self.functions = functions
+        # Run after creating them: what the triggers would have kept right meanwhile.
+        self.after_create = after_create
 
     def installed(self, cursor: Any) -> set[str]:
         cursor.execute(self.list_sql)
@@ -172,11 +272,11 @@ class TriggerSet:
 
 class PostgresTriggerSet(TriggerSet):
     def drop(self, cursor: Any) -> None:
-        # A trigger belongs to its table there, and each calls a function of its own name.
+        # A trigger belongs to its table there.
         for name in self.names:
             table = "users_user" if name.startswith("users_") else "posts_post"
             cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        for name in self.names:
+        for name in self.functions:
             cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
@@ -189,55 +289,104 @@ class MysqlTriggerSet(TriggerSet):
                 cursor.execute(sql)
 
 
-ENGINES: dict[str, TriggerSet] = {
-    "sqlite": TriggerSet(SQLITE, list_sql="SELECT name FROM sqlite_master WHERE type = 'trigger'"),
-    "postgresql": PostgresTriggerSet(
-        POSTGRESQL,
-        list_sql="SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
-        "('posts_post'::regclass, 'users_user'::regclass)",
-        extra=("posts_post_count_truncate",),
+_SQLITE_LIST = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+_POSTGRES_LIST = (
+    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+    "('posts_post'::regclass, 'users_user'::regclass)"
+)
+_MYSQL_LIST = "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()"
+_POSTGRES_COUNT = (*TRIGGERS, "posts_post_count_truncate")
+
+# Per engine: the post-count triggers, then the data-version triggers.
+ENGINES: dict[str, tuple[TriggerSet, ...]] = {
+    "sqlite": (
+        TriggerSet(
+            SQLITE, list_sql=_SQLITE_LIST, names=TRIGGERS, migration_suffix=MIGRATION_SUFFIX, after_create=RECOUNT
+        ),
+        TriggerSet(
+            SQLITE_VERSION,
+            list_sql=_SQLITE_LIST,
+            names=_ROW_VERSION_TRIGGERS,
+            migration_suffix=VERSION_MIGRATION_SUFFIX,
+        ),
     ),
-    "mysql": MysqlTriggerSet(
-        MYSQL, list_sql="SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()"
+    "postgresql": (
+        PostgresTriggerSet(
+            POSTGRESQL,
+            list_sql=_POSTGRES_LIST,
+            names=_POSTGRES_COUNT,
+            functions=_POSTGRES_COUNT,
+            migration_suffix=MIGRATION_SUFFIX,
+            after_create=RECOUNT,
+        ),
+        PostgresTriggerSet(
+            POSTGRESQL_VERSION,
+            list_sql=_POSTGRES_LIST,
+            names=("posts_post_version", "users_user_version"),
+            functions=("posts_post_version_bump",),
+            migration_suffix=VERSION_MIGRATION_SUFFIX,
+        ),
+    ),
+    "mysql": (
+        MysqlTriggerSet(
+            MYSQL, list_sql=_MYSQL_LIST, names=TRIGGERS, migration_suffix=MIGRATION_SUFFIX, after_create=RECOUNT
+        ),
+        MysqlTriggerSet(
+            MYSQL_VERSION, list_sql=_MYSQL_LIST, names=_ROW_VERSION_TRIGGERS, migration_suffix=VERSION_MIGRATION_SUFFIX
+        ),
     ),
 }
 
 
-def _engine(connection: BaseDatabaseWrapper) -> TriggerSet:
+def _engine(connection: BaseDatabaseWrapper) -> tuple[TriggerSet, ...]:
     try:
         return ENGINES[connection.vendor]
     except KeyError:
         raise NotImplementedError(f"No post-count triggers for {connection.vendor}") from None
 
 
+def expected(connection: BaseDatabaseWrapper) -> set[str]:
+    """Every trigger name the migrations give this engine (post counts and the data version)."""
+    return {name for group in _engine(connection) for name in group.names}
+
+
 def installed(connection: BaseDatabaseWrapper) -> set[str]:
-    """Names of the four common triggers present in the database."""
+    """Names of this module's triggers present in the database."""
     with connection.cursor() as cursor:
-        return _engine(connection).installed(cursor) & set(TRIGGERS)
+        return set().union(*(group.installed(cursor) for group in _engine(connection)))
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """Create the triggers (where missing) and recount every user's posts."""
     with connection.cursor() as cursor:
-        _engine(connection).create(cursor)
-        cursor.execute(RECOUNT)
+        for group in _engine(connection):
+            group.create(cursor)
+            if group.after_create:
+                cursor.execute(group.after_create)
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
-        _engine(connection).drop(cursor)
+        for group in _engine(connection):
+            group.drop(cursor)
 
 
 def ensure_installed(connection: BaseDatabaseWrapper) -> bool:
-    """Put back missing triggers (and recount) while the migration that
-    installs them is applied; returns whether anything had to be done."""
+    """Put back missing triggers (and recount) of each set whose migration is
+    applied; returns whether anything had to be done."""
     recorder = MigrationRecorder(connection)
     if not recorder.has_table():
         return False
-    applied = recorder.applied_migrations()
-    if not any(app == "posts" and name.endswith(MIGRATION_SUFFIX) for app, name in applied):
-        return False
-    if installed(connection) == set(TRIGGERS):
-        return False
-    install(connection)
-    return True
+    applied = [name for app, name in recorder.applied_migrations() if app == "posts"]
+    repaired = False
+    with connection.cursor() as cursor:
+        for group in _engine(connection):
+            if not any(name.endswith(group.migration_suffix) for name in applied):
+                continue
+            if group.installed(cursor) == set(group.names):
+                continue
+            group.create(cursor)
+            if group.after_create:
+                cursor.execute(group.after_create)
+            repaired = True
+    return repaired

@@ -13,13 +13,14 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, pagination, parsers, renderers, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from project.counting import CountedPaginator, Counter, rows
+from project.errors import error_body, error_response, flatten_fields
 
 
 def _default(value: Any) -> Any:
@@ -44,6 +45,12 @@ class RequestTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = "The request body is too large."
     default_code = "request_too_large"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = 412
+    default_detail = "The resource changed since the ETag given in If-Match; read it again."
+    default_code = "precondition_failed"
 
 
 class ORJSONParser(parsers.BaseParser):
@@ -103,6 +110,14 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
         page-number pages (see ``project.counting``); without one, Django's
         ``count()``. Cursor pages are never counted."""
         self.cursor_paginator = None
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and not page.isdigit() and page != "last":
+            # No such page, in either mode (DRF's cursor pages would ignore it).
+            raise exceptions.NotFound(self.invalid_page_message.format(page_number=page, message="Not a number."))
+        size = request.query_params.get(self.page_size_query_param)
+        if size is not None and not size.lstrip("-").isdigit():
+            # DRF would fall back to the default size; the schema says an integer.
+            raise exceptions.ValidationError({self.page_size_query_param: ["A whole number is required."]})
         if self.cursor_query_param in request.query_params:
             self.cursor_paginator = self._cursor_paginator(view)
             return self.cursor_paginator.paginate_queryset(queryset, request, view)
@@ -179,10 +194,23 @@ class FixedWindowThrottleMixin:
             # The counter outlives its window by a little, so that it always
             # expires; add() refuses when another request created it meanwhile.
             count = 1 if self.cache.add(key, 1, int(self.duration) + 5) else self.cache.incr(key)
+        announce_rate_limit(view, limit=self.num_requests, used=count, reset=self.wait())
         return count <= self.num_requests
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 0.0)
+
+
+def announce_rate_limit(view: Any, *, limit: int, used: int, reset: float) -> None:
+    """``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (the IETF draft's
+    names; Reset in whole seconds until the window ends) on the answer,
+    whatever it is, 429 included: DRF copies ``view.headers`` onto it."""
+    headers = getattr(view, "headers", None)
+    if headers is None:
+        return
+    headers["RateLimit-Limit"] = str(limit)
+    headers["RateLimit-Remaining"] = str(max(limit - used, 0))
+    headers["RateLimit-Reset"] = str(max(int(reset + 0.999), 0))
 
 
 class AnonThrottle(FixedWindowThrottleMixin, throttling.AnonRateThrottle):
@@ -201,19 +229,33 @@ class UserThrottle(FixedWindowThrottleMixin, throttling.UserRateThrottle):
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, plus Django's ValidationError (raised by the services) as a 400."""
+    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``), plus Django's
+    ValidationError (raised by the services) as a 400; every body is the one
+    error body (``project/errors.py``)."""
     # Imported here: rest_framework.views reads the renderer setting, which names this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body("The input is not valid.", "invalid", flatten_fields(exc.detail))
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        response.data = error_body(str(detail), str(code))
+    else:  # Http404 and PermissionDenied, which DRF's handler turned into APIExceptions.
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = error_body(str(detail), getattr(detail, "code", "error"))
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """A JSON 404 for unknown paths under the API (``API_PATH_PREFIX``; e.g. a
     non-numeric or huge id); Django's HTML page elsewhere."""
     if request.path.startswith(settings.API_PATH_PREFIX):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return error_response(404, "Not found.", "not_found")
     return page_not_found(request, exception)

@@ -15,11 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
 from project.clientaddr import client_address
 from project.dbconnect import connection_failure
+from project.errors import error_response
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 request_logger = logging.getLogger("project.request")
@@ -151,12 +152,11 @@ class ApiRequestLimitsMiddleware:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+                return error_response(400, "Invalid Content-Length header.", "invalid_content_length")
             limit = settings.API_MAX_BODY_BYTES
             if length > limit:
-                return JsonResponse(
-                    {"detail": f"Request body too large: {length} bytes; the limit is {limit} bytes."},
-                    status=413,
+                return error_response(
+                    413, f"Request body too large: {length} bytes; the limit is {limit} bytes.", "request_too_large"
                 )
         return self.get_response(request)
 
@@ -164,9 +164,9 @@ class ApiRequestLimitsMiddleware:
         if not request.path.startswith(self.prefix):
             return None
         if isinstance(exception, RequestDataTooBig):
-            return JsonResponse({"detail": f"Request body too large: {exception}"}, status=413)
+            return error_response(413, f"Request body too large: {exception}", "request_too_large")
         if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
-            return JsonResponse({"detail": str(exception)}, status=400)
+            return error_response(400, str(exception), "invalid")
         return None
 
 
@@ -190,7 +190,7 @@ class DatabaseUnavailableMiddleware:
             return None
         database_logger.error("database unavailable: %s", problem)
         if request.path.startswith(self.prefix):
-            return JsonResponse({"detail": "The database is unavailable. Try again in a moment."}, status=503)
+            return error_response(503, "The database is unavailable. Try again in a moment.", "database_unavailable")
         # Stand-alone template, rendered without the request: its context
         # processors (request.user) would need the database.
         return HttpResponse(render_to_string("503.html"), status=503)

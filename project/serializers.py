@@ -52,13 +52,31 @@ class IntegerValueField(ValueMixin, serializers.IntegerField):
     pass
 
 
-class CharValueField(ValueMixin, serializers.CharField):
+class StrictCharField(serializers.CharField):
+    """A CharField that takes what its schema says and nothing else: a JSON
+    string (DRF's would turn the number 0 into "0"), at most ``max_length``
+    characters as sent (DRF's counts them after trimming the whitespace)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class CharValueField(ValueMixin, StrictCharField):
     def to_representation(self, value: Any) -> Any:
         # Text columns come back as str already.
         return value
 
 
 class EmailValueField(ValueMixin, serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
     def to_representation(self, value: Any) -> Any:
         return value
 

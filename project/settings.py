@@ -335,6 +335,10 @@ REST_FRAMEWORK.update(
         "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     }
 )
+# HTTP caching of API answers (project/httpcache.py): ETags and 304s always;
+# rendered JSON list pages kept in the cache above for this many seconds (0:
+# none), keyed by the data version that every write changes.
+API_PAGE_CACHE_SECONDS = env_int("API_PAGE_CACHE_SECONDS", 300, minimum=0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Posts and users API",
     "DESCRIPTION": "Posts written by users. Token or session authentication; page-number or cursor pagination.",
@@ -348,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "users.api.schema_email_is_optional_in_answers",
+        # Every error per operation (one error body), 304s, cache and rate-limit headers, JSON bodies only.
+        "project.schema.document_errors_and_caching",
     ],
 }
 

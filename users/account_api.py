@@ -18,14 +18,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from project.serializers import StrictCharField
 from users.accounts import verify_own_password
 from users.services import password_change
 
 
 def _password_field() -> serializers.CharField:
-    return serializers.CharField(
-        write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
-    )
+    return StrictCharField(write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"})
 
 
 class PasswordChangeSerializer(serializers.Serializer):
@@ -47,10 +46,9 @@ class PasswordChangeView(APIView):
     @extend_schema(
         request=PasswordChangeSerializer,
         responses={
+            # The errors (a wrong old password or a refused new one: 400; the
+            # log-in lockout: 429) are added to every operation by project/schema.py.
             200: OpenApiResponse(TokenSerializer, description="Changed; the user's new API token."),
-            400: OpenApiResponse(description="A wrong old password, or a new one the validators refuse."),
-            401: OpenApiResponse(description="Not authenticated."),
-            429: OpenApiResponse(description="Too many wrong passwords: the log-in lockout (Retry-After)."),
         },
         summary="Change the password (rotates the API token)",
     )
@@ -66,4 +64,5 @@ class PasswordChangeView(APIView):
             raise ValidationError({"new_password": exc.messages}) from exc
         if isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, user)
-        return Response({"token": token.key})
+        # A credential: no cache may keep it.
+        return Response({"token": token.key}, headers={"Cache-Control": "no-store"})

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db.models import QuerySet
+from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, viewsets
@@ -25,12 +26,14 @@ from rest_framework.settings import api_settings
 from posts.api import PostSerializer, paginated_posts
 from posts.models import Post
 from project.counting import known, rows, whole_table
+from project.httpcache import cached_page, data_stamp, mark_cacheable, not_modified, not_modified_response, row_etag
 from project.serializers import (
     CharValueField,
     DateTimeValueField,
     EmailValueField,
     IntegerValueField,
     RowSerializer,
+    StrictCharField,
 )
 from users.models import User
 from users.services import user_create, user_delete, user_update
@@ -50,9 +53,7 @@ class UserSerializer(RowSerializer):
     )
     email = EmailValueField(max_length=254, help_text="Shown only to the user themself and to staff.")
     # Checked by Django's password validators in the service; stored hashed; never shown.
-    password = serializers.CharField(
-        write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"})
     date_joined = DateTimeValueField()
     post_count = IntegerValueField(read_only=True)
 
@@ -114,7 +115,11 @@ class UserViewSet(viewsets.ModelViewSet):
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return PostSerializer if self.action == "posts" else UserSerializer
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # E-mail addresses are shown to their owner and to staff: the page depends on who asks.
+        return cached_page(self, request, lambda: self.page_of_users(request), varies_by_viewer=True)
+
+    def page_of_users(self, request: Request) -> Response:
         queryset = self.get_queryset()
         # Every user: the table's row count; a search: the matching rows' count.
         counter = whole_table(User, using=queryset.db)
@@ -127,6 +132,18 @@ class UserViewSet(viewsets.ModelViewSet):
             counter = rows(queryset)
         page = self.paginator.paginate_queryset(queryset.values(*LIST_VALUES), request, self, counter=counter)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = self.get_object()
+        shows_email = may_see_email(request, user.pk)
+        etag = row_etag([*(getattr(user, name) for name in LIST_VALUES), shows_email])
+        stamp = data_stamp()
+        changed_at = stamp.changed_at if stamp else None
+        if not_modified(request, etag, changed_at):
+            return not_modified_response(request, etag, changed_at)
+        response = Response(self.get_serializer(user).data)
+        mark_cacheable(response, request, etag=etag, last_modified=changed_at)
+        return response
 
     def perform_create(self, serializer: UserSerializer) -> None:
         data = serializer.validated_data
@@ -152,12 +169,17 @@ class UserViewSet(viewsets.ModelViewSet):
         return Response(UserSerializer(request.user, context=self.get_serializer_context()).data)
 
     @action(detail=True, methods=["get"])
-    def posts(self, request: Request, pk: str) -> Response:
+    def posts(self, request: Request, pk: str) -> HttpResponseBase:
         """The user's posts, newest first, paginated like /api/posts/."""
-        user = self.get_object()
-        # Counted by the user's own post_count, read with the user.
-        posts = Post.objects.for_api().by_author(user).newest_first()
-        return paginated_posts(self, posts, known(user.post_count))
+
+        def page() -> Response:
+            # Read after the data version (cached_page), like every row of the page.
+            user = self.get_object()
+            # Counted by the user's own post_count, read with the user.
+            posts = Post.objects.for_api().by_author(user).newest_first()
+            return paginated_posts(self, posts, known(user.post_count))
+
+        return cached_page(self, request, page)
 
     def get_object(self) -> User:
         if self.action == "posts":
@@ -176,6 +198,12 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
     renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().post(request, *args, **kwargs)
+        # A credential: no cache may keep it.
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def schema_email_is_optional_in_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:

@@ -29,11 +29,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from project.clientaddr import client_address
+from project.errors import error_response
 from users.models import LoginFailure
 
 LOCKED_ATTRIBUTE = "auth_lockout_retry_after"
@@ -124,7 +125,11 @@ class LockoutMiddleware:
         message = f"Too many failed log-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
         match = getattr(request, "resolver_match", None)
         if request.path.startswith(settings.API_PATH_PREFIX):
-            locked = JsonResponse({"detail": message}, status=429)
+            locked = error_response(429, message, "locked_out")
+            # The request was counted by the throttle too; its headers stay.
+            for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+                if name in response:
+                    locked[name] = response[name]
         elif match is not None and admin.site.name in match.namespaces:
             context = {**admin.site.each_context(request), "title": "Log-in locked", "message": message}
             locked = render(request, "admin/lockout.html", context, status=429)

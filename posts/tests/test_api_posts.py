@@ -13,7 +13,7 @@ from posts.api import PostSerializer, PostViewSet
 from posts.models import Post, PostQuerySet
 from posts.services import post_create
 from project.api import ORJSONRenderer
-from project.testing.api import client_for, make_user
+from project.testing.api import client_for, detail_of, error_of, field_errors, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +101,7 @@ def test_a_bad_page_number_is_a_json_404(anon_client, alice, page):
     response = anon_client.get(f"/api/posts/?page={page}&page_size=1")
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response["Content-Type"] == "application/json"
-    assert set(response.json()) == {"detail"}
+    assert set(error_of(response)) == {"detail", "code"}
 
 
 def test_cursor_pagination_walks_every_post_once_newest_first(anon_client, alice):
@@ -120,7 +120,7 @@ def test_cursor_pagination_walks_every_post_once_newest_first(anon_client, alice
 def test_a_bad_cursor_is_a_json_404(anon_client):
     response = anon_client.get("/api/posts/?cursor=not-a-cursor")
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json() == {"detail": "Invalid cursor"}
+    assert detail_of(response) == "Invalid cursor"
 
 
 # MariaDB's FULLTEXT index sees rows only once they are committed.
@@ -166,24 +166,32 @@ def test_filters(anon_client, alice, bob):
 def test_bad_filters_are_a_400_naming_the_parameter(anon_client, query, field):
     response = anon_client.get(f"/api/posts/?{query}")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert list(response.json()) == [field]
+    assert list(field_errors(response)) == [field]
 
 
 def test_list_query_counts_are_pinned(django_assert_num_queries, anon_client, alice_client, alice, bob):
     for i in range(30):
         make_post(alice if i % 2 else bob, f"P{i}", minutes=i)
-    # Expect 2 queries: * the sum of the users' post counts * one page of posts joined with their authors
-    with django_assert_num_queries(2):
-        assert len(anon_client.get("/api/posts/").json()["results"]) == 20
-    # Expect 3 queries: * the token and its user * the sum of post counts * the page
+    # Expect 3 queries: * the data version (project/httpcache.py) * the sum of
+    # the users' post counts * one page of posts joined with their authors
     with django_assert_num_queries(3):
+        assert len(anon_client.get("/api/posts/").json()["results"]) == 20
+    # Expect 4 queries: * the token and its user * the data version * the sum of post counts * the page
+    with django_assert_num_queries(4):
         assert len(alice_client.get("/api/posts/?page=2").json()["results"]) == 10
-    # Expect 1 query: * the page (+1 row to know whether a next page exists); no COUNT
-    with django_assert_num_queries(1):
-        assert len(anon_client.get("/api/posts/?cursor=").json()["results"]) == 20
-    # Expect 2 queries: * the user and their post_count (the page's count) * the page
+    # Expect 2 queries: * the data version * the page (+1 row to know whether a next page exists); no COUNT
     with django_assert_num_queries(2):
+        assert len(anon_client.get("/api/posts/?cursor=").json()["results"]) == 20
+    # Expect 3 queries: * the data version * the user and their post_count (the page's count) * the page
+    with django_assert_num_queries(3):
         assert len(anon_client.get(f"/api/users/{alice.pk}/posts/").json()["results"]) == 15
+    # The same pages again come from the page cache. Expect 1 query: * the data version
+    for path in ("/api/posts/", "/api/posts/?cursor=", f"/api/users/{alice.pk}/posts/"):
+        with django_assert_num_queries(1):
+            assert len(anon_client.get(path).json()["results"]) in (15, 20)
+    # Expect 2 queries: * the token and its user * the data version
+    with django_assert_num_queries(2):
+        assert len(alice_client.get("/api/posts/?page=2").json()["results"]) == 10
 
 
 @pytest.mark.django_db(transaction=True)
@@ -194,12 +202,13 @@ def test_search_query_count_is_pinned(django_assert_num_queries, anon_client, al
     # with their authors. SQLite: * the vocabulary terms the last word is a
     # prefix of * the size of the match set, read from the FTS5 index, which
     # is the count and picks the cheaper plan for the page * the page.
-    expected = {"sqlite": 3}.get(connection.vendor, 2)
+    # And on each engine first: * the data version (project/httpcache.py).
+    expected = {"sqlite": 4}.get(connection.vendor, 3)
     with django_assert_num_queries(expected) as queries:
         body = anon_client.get("/api/posts/?search=zeppelin").json()
     if connection.vendor == "sqlite":
         # The plan for a search of every post: the index picks and counts the matches.
-        assert "max(rowid) - min(rowid)" in queries.captured_queries[1]["sql"]
+        assert "max(rowid) - min(rowid)" in queries.captured_queries[2]["sql"]
     assert body["count"] == 20
     assert [p["title"] for p in body["results"]] == [f"P{i}" for i in reversed(range(30)) if i % 3]
 
@@ -301,7 +310,7 @@ def test_post_list_access_matrix(who, status, alice, staff):
 def test_invalid_posts_are_a_400_and_nothing_is_saved(alice_client, payload, errors):
     response = alice_client.post("/api/posts/", payload, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == errors
+    assert field_errors(response) == errors
     assert Post.objects.count() == 0
 
 
@@ -313,7 +322,7 @@ def test_malformed_json_unsupported_media_and_oversized_bodies(alice_client, set
     assert response.status_code == HTTPStatus.BAD_REQUEST
     response = alice_client.post("/api/posts/", b"<post/>", content_type="application/xml")
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
-    assert response.json() == {"detail": 'Unsupported media type "application/xml" in request.'}
+    assert detail_of(response) == 'Unsupported media type "application/xml" in request.'
     assert Post.objects.count() == 0
 
 
@@ -328,7 +337,7 @@ def test_one_setting_limits_a_json_body(alice_client, settings):
     over = b'{"title": "u", "body": "' + b"x" * 6000 + b'"}'
     response = alice_client.post("/api/posts/", over, content_type="application/json")
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.json() == {"detail": f"Request body too large: {len(over)} bytes; the limit is 5000 bytes."}
+    assert detail_of(response) == f"Request body too large: {len(over)} bytes; the limit is 5000 bytes."
     assert Post.objects.count() == 1
 
 
@@ -341,7 +350,7 @@ def test_a_json_body_longer_than_declared_stops_at_the_same_limit(alice, setting
     request.META["HTTP_AUTHORIZATION"] = f"Token {Token.objects.get_or_create(user=alice)[0].key}"
     response = PostViewSet.as_view({"post": "create"})(request)
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.data == {"detail": "The request body is larger than 5000 bytes."}
+    assert response.data["detail"] == "The request body is larger than 5000 bytes."
     assert Post.objects.count() == 0
 
 
@@ -358,7 +367,7 @@ def test_unknown_and_huge_ids_are_a_json_404(alice_client, path, detail):
     for method in ("get", "put", "delete"):
         response = getattr(alice_client, method)(path, {"title": "t", "body": "b"}, format="json")
         assert response.status_code == HTTPStatus.NOT_FOUND
-        assert response.json() == {"detail": detail}
+        assert detail_of(response) == detail
 
 
 def test_a_database_refusal_is_a_400_not_a_500(alice_client, alice, monkeypatch):
@@ -367,7 +376,7 @@ def test_a_database_refusal_is_a_400_not_a_500(alice_client, alice, monkeypatch)
     monkeypatch.setattr("posts.api.PostSerializer.validate_title", lambda self, v: "x" * 300, raising=False)
     response = alice_client.patch(f"/api/posts/{post.pk}/", {"title": "fine"}, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert list(response.json()) == ["title"]
+    assert list(field_errors(response)) == ["title"]
     post.refresh_from_db()
     assert post.title == "Keep"
 

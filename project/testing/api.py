@@ -97,3 +97,24 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         unavailable(f"no Redis answers at {url} ({exc}): start redis-server, or set TEST_REDIS_URL")
     return url
+
+
+def error_of(response) -> dict:
+    """The API's one error body (project/errors.py), checked for its shape."""
+    body = response.json()
+    shaped = set(body) in ({"detail", "code"}, {"detail", "code", "fields"})
+    if not (shaped and isinstance(body["detail"], str) and isinstance(body["code"], str)):
+        pytest.fail(f"not the API's error body: {body!r}")
+    return body
+
+
+def detail_of(response) -> str:
+    return error_of(response)["detail"]
+
+
+def field_errors(response) -> dict[str, list[str]]:
+    """The messages per field of a 400 for invalid input."""
+    body = error_of(response)
+    if body["code"] != "invalid":
+        pytest.fail(f"not an invalid-input error: {body!r}")
+    return body["fields"]

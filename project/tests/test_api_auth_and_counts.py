@@ -6,7 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from project.testing.api import client_for, make_user
+from project.testing.api import client_for, detail_of, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +18,14 @@ def test_deleted_token_and_deactivated_user_are_refused_on_the_next_request(alic
     alice.save()
     response = client.get("/api/users/me/")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "User inactive or deleted."}
+    assert detail_of(response) == "User inactive or deleted."
     alice.is_active = True
     alice.save()
     assert client.get("/api/users/me/").status_code == HTTPStatus.OK
     Token.objects.filter(user=alice).delete()
     response = client.get("/api/users/me/")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid token."}
+    assert detail_of(response) == "Invalid token."
 
 
 def test_unknown_token_is_refused():
@@ -33,7 +33,7 @@ def test_unknown_token_is_refused():
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     response = client.get("/api/posts/")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid token."}
+    assert detail_of(response) == "Invalid token."
 
 
 def test_staff_token_sees_email_through_the_sql_lookup(alice):

@@ -1,3 +1,4 @@
+import json
 import re
 from http import HTTPStatus
 
@@ -9,7 +10,7 @@ from posts.models import Post
 from posts.services import post_create
 from project.api import AnonThrottle, UserThrottle
 from project.cache import cache_from_url
-from project.testing.api import client_for
+from project.testing.api import client_for, detail_of
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +42,8 @@ def test_counting_a_request_writes_nothing_to_the_database(alice, alice_client, 
     # The counters live in the cache; that server processes share it: test_throttling.py.
     post_create(author=alice, title="t", body="b")
     monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"anon": "1/minute", "user": "1/minute"})
-    # Expect 3 queries and no write: * the token * COUNT(*) * the page
-    with django_assert_num_queries(3) as captured:
+    # Expect 4 queries and no write: * the token * the data version * COUNT(*) * the page
+    with django_assert_num_queries(4) as captured:
         alice_client.get("/api/posts/")
     assert not any(q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE")) for q in captured.captured_queries)
     # Expect 1 query: * the token (the throttle refuses before the view runs)
@@ -112,7 +113,7 @@ def test_schema_and_docs_ui_from_local_static_files(anon_client):
 def test_unknown_api_paths_are_json_404s(anon_client):
     response = anon_client.get("/api/nothing-here/")
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json() == {"detail": "Not found."}
+    assert detail_of(response) == "Not found."
 
 
 def test_api_root_lists_the_resources(anon_client):
@@ -144,7 +145,7 @@ def test_unknown_paths_answer_json_under_the_api_prefix_setting_only(settings, r
     settings.API_PATH_PREFIX = "/v2/"
     response = not_found(rf.get("/v2/nothing-here/"), None)
     assert (response.status_code, response["Content-Type"]) == (HTTPStatus.NOT_FOUND, "application/json")
-    assert response.content == b'{"detail": "Not found."}'
+    assert json.loads(response.content) == {"detail": "Not found.", "code": "not_found"}
     response = not_found(rf.get("/api/nothing-here/"), None)
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response["Content-Type"].startswith("text/html")

@@ -163,7 +163,7 @@ def test_requests_answer_503_and_log_one_line_while_the_database_does_not_answer
     finally:
         server.stop()
     assert api_status == HTTPStatus.SERVICE_UNAVAILABLE
-    assert api_body == {"detail": "The database is unavailable. Try again in a moment."}
+    assert api_body == {"detail": "The database is unavailable. Try again in a moment.", "code": "database_unavailable"}
     assert page_status == HTTPStatus.SERVICE_UNAVAILABLE
     assert "<h1>Temporarily unavailable</h1>" in page_body
     log = server.log_text()
@@ -336,7 +336,7 @@ def test_an_exhausted_pool_answers_503_within_its_timeout_not_after_the_worker_t
     finally:
         server.stop()
     assert api_status == HTTPStatus.SERVICE_UNAVAILABLE
-    assert api_body == {"detail": "The database is unavailable. Try again in a moment."}
+    assert api_body == {"detail": "The database is unavailable. Try again in a moment.", "code": "database_unavailable"}
     assert 1.5 < waited < 10
     assert page_status == HTTPStatus.SERVICE_UNAVAILABLE
     assert "<h1>Temporarily unavailable</h1>" in page_body

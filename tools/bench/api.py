@@ -8,24 +8,39 @@ middleware, throttling on (rates raised through the environment so that it
 counts every request without refusing any), each server start on a fresh copy
 of the database. The create scenario posts as the token's user.
 
-    flock /tmp/project-bench.lock .venv/bin/python -m tools.bench.api [--servers granian,gunicorn]
-        [--seconds 6] [--rounds 2] [--connections 32] [--peers flask,fastapi,drf] [--json FILE]
+    flock /tmp/project-bench.lock .venv/bin/python -m tools.bench.api [--servers serve,granian]
+        [--also before=../other-checkout] [--uncached] [--seconds 6] [--rounds 2]
+        [--connections 32] [--peers flask,fastapi,drf] [--json FILE]
+
+``serve`` is the server exactly as ``make serve`` starts it (gunicorn.conf.py,
+its worker model and request log). ``--also NAME=PATH`` serves another
+checkout of the project in the same run (its own virtualenv, PATH/.venv, its
+own migrations and seeded database, the same token), so that "before" and
+"after" are measured beside the peers under the same load. ``--uncached``
+adds this project once more with the page cache off (API_PAGE_CACHE_SECONDS=0).
+
+After the comparison, a second phase measures conditional requests: for each
+project server, ``GET /api/posts/?page=1`` in full, then the same request with
+the ``If-None-Match`` of its ETag (a 304), taking turns round after round.
 
 Needs wrk, and the comparison script beside the project (../shared/bench/compare.py,
-or --compare PATH). Throttle counters go to Redis when CACHE_URL is set or a
-Redis answers on 127.0.0.1:6379, else to a file cache.
+or --compare PATH). Throttle counters (and cached pages) go to Redis when
+CACHE_URL is set or a Redis answers on 127.0.0.1:6379, else to a file cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +53,8 @@ WORKERS = 2 * (os.cpu_count() or 1) + 1  # What compare.py gives each peer.
 USERS, POSTS = 2000, 100_000
 
 SERVERS = {
+    # As `make serve` runs it: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS, WEB_TIMEOUT, the request log).
+    "serve": f"{BIN}/gunicorn -c gunicorn.conf.py project.wsgi",
     # Rust HTTP front, Python only for the WSGI call.
     "granian": f"{BIN}/granian --interface wsgi --host 127.0.0.1 --port {{port}} --workers {WORKERS} "
     "--no-ws --log-level warning project.wsgi:application",
@@ -60,39 +77,83 @@ SERVERS = {
 }
 
 
-def manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
+def manage(*args: str, env: dict[str, str], root: Path = ROOT, python: str = sys.executable) -> str:
+    result = subprocess.run([python, "manage.py", *args], cwd=root, env=env, check=True, capture_output=True, text=True)
     return result.stdout
 
 
-def build_database(folder: Path, base_env: dict[str, str]) -> tuple[Path, str]:
-    """The seeded database and the token, built once and reused."""
+def build_database(
+    folder: Path, base_env: dict[str, str], token: str, *, root: Path = ROOT, python: str = sys.executable
+) -> Path:
+    """The seeded database of one checkout (its own migrations and seed_demo),
+    built once and reused, with ``token`` as the API token of one ordinary user."""
+    folder.mkdir(parents=True, exist_ok=True)
     db = folder / f"seed-{USERS}-{POSTS}.sqlite3"
-    token_file = folder / "token"
     if not (folder / ".ready").exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         env = {**base_env, "DATABASE_URL": f"sqlite:///{db}"}
         print(f"building {db} (seed_demo --users {USERS} --posts {POSTS}) ...", file=sys.stderr)
-        manage("migrate", "--noinput", "-v0", env=env)
-        manage("seed_demo", "--users", str(USERS), "--posts", str(POSTS), "-v0", env=env)
-        token = manage(
-            "shell",
-            "-v0",
-            "-c",
-            "from rest_framework.authtoken.models import Token; from users.models import User;"
-            "print(Token.objects.get_or_create(user=User.objects.filter(is_staff=False).order_by('id')[0])[0].key)",
-            env=env,
-        ).split()[-1]
+        manage("migrate", "--noinput", "-v0", env=env, root=root, python=python)
+        manage("seed_demo", "--users", str(USERS), "--posts", str(POSTS), "-v0", env=env, root=root, python=python)
         # Fold the WAL into the main file so that a plain copy is the whole database.
-
         with Database.connect(db) as con:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        token_file.write_text(token)
         (folder / ".ready").touch()
-    return db, token_file.read_text().strip()
+    # The same key in every checkout's database: compare.py sends one header to all.
+    manage(
+        "shell",
+        "-v0",
+        "-c",
+        "from rest_framework.authtoken.models import Token; from users.models import User;"
+        "user = User.objects.filter(is_staff=False).order_by('id')[0];"
+        f"Token.objects.filter(user=user).delete(); Token.objects.create(user=user, key={token!r})",
+        env={**base_env, "DATABASE_URL": f"sqlite:///{db}"},
+        root=root,
+        python=python,
+    )
+    with Database.connect(db) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
+def load_compare(path: str):
+    spec = importlib.util.spec_from_file_location("bench_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def conditional_phase(compare, apps: list[tuple[str, str]], args: argparse.Namespace, env: dict, header: str) -> dict:
+    """Full list_p1 against the same request answered 304, per app, rounds in turn."""
+    results: dict[str, dict[str, list[float]]] = {}
+    path = "/api/posts/?page=1"
+    for _ in range(int(args.rounds)):
+        for name, command in apps:
+            with compare.Server(name, command, [header], env) as server:
+                # A loopback URL of the server just started.
+                request = urllib.request.Request(server.url(path), headers={"Authorization": header.split(": ", 1)[1]})  # noqa: S310
+                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                    etag = answer.headers.get("ETag")
+                got = results.setdefault(name, {"full": [], "304": [], "errors": []})
+                full = compare.wrk(server, path, args.seconds, args.connections)
+                got["full"].append(full["rps"])
+                if not etag:
+                    continue
+                server.headers = [header, f"If-None-Match: {etag}"]
+                cond = compare.wrk(server, path, args.seconds, args.connections)
+                got["304"].append(cond["rps"])
+                got["errors"].append(full["errors"] + cond["errors"])
+    print("\nconditional requests (GET /api/posts/?page=1; wrk counts 304 as a success)")
+    print(f"{'req/s':<14}{'full':>12}{'304':>12}{'304/full':>10}")
+    for name, got in results.items():
+        full = statistics.median(got["full"])
+        if got["304"]:
+            cond = statistics.median(got["304"])
+            print(f"{name:<14}{full:>12.0f}{cond:>12.0f}{cond / full:>10.2f}  errors {sum(got['errors'])}")
+        else:
+            print(f"{name:<14}{full:>12.0f}{'no ETag':>12}")
+    return results
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
@@ -107,13 +168,20 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", default=str(ROOT.parent / "shared" / "bench" / "compare.py"))
+    ap.add_argument("--servers", default="serve,granian", help=f"comma-separated, from {', '.join(SERVERS)}")
     ap.add_argument(
-        "--servers", default="granian,granian2,gunicorn", help=f"comma-separated, from {', '.join(SERVERS)}"
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another checkout of the project, served by its own .venv with the first of --servers",
     )
+    ap.add_argument("--uncached", action="store_true", help="also serve this project with the page cache off")
     ap.add_argument("--peers", default="flask,fastapi,drf")
     ap.add_argument("--seconds", default="6")
     ap.add_argument("--rounds", default="2")
     ap.add_argument("--connections", default="32")
+    ap.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the project (INFO: the request log, as served)")
     ap.add_argument("--json")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "project-bench-api"))
     args = ap.parse_args()
@@ -123,6 +191,16 @@ def main() -> None:
     unknown = set(servers) - set(SERVERS)
     if unknown:
         raise SystemExit(f"Unknown server(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVERS)}.")
+    others: list[tuple[str, Path]] = []
+    for spec in args.also:
+        name, _, path = spec.partition("=")
+        root = Path(path).resolve()
+        if not name or not (root / "manage.py").exists() or not (root / ".venv" / "bin" / "python").exists():
+            raise SystemExit(
+                f"--also {spec}: expected NAME=PATH of a checkout with manage.py and .venv/ "
+                "(run `make .venv/.dev-installed` there)."
+            )
+        others.append((name, root))
 
     folder = Path(args.work)
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,33 +213,53 @@ def main() -> None:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         ENV_FILE=str(folder / "no.env"),  # A developer's .env must not change the figures.
         VAR_DIR=str(folder / "var"),
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=args.log_level,
+        # Plain HTTP on loopback, as behind the TLS proxy that production has in front.
+        SECURE_SSL_REDIRECT="false",
         # Throttling stays on and counts every request; the rates only make room for the load.
         API_THROTTLE_ANON="100000000/minute",
         API_THROTTLE_USER="100000000/minute",
     )
     cache_url = os.environ.get("CACHE_URL") or ("redis://127.0.0.1:6379/0" if redis_answers() else "")
     env["CACHE_URL"] = cache_url or f"file://{folder / 'cache'}"
-    db, token = build_database(folder, env)
+    token = secrets.token_hex(20)
+    db = build_database(folder / "this", env, token)
+    other_dbs = {
+        name: build_database(folder / f"also-{name}", env, token, root=root, python=str(root / ".venv/bin/python"))
+        for name, root in others
+    }
     print(f"throttle cache: {env['CACHE_URL']}", file=sys.stderr)
 
     runs = folder / "runs"
     shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir()
-    command = [sys.executable, args.compare, "--header", f"Authorization: Token {token}"]
-    for name in servers:
+    header = f"Authorization: Token {token}"
+
+    def served(name: str, root: Path, seed: Path, server: str, extra: str = "") -> tuple[str, str]:
         # Every server start gets a fresh copy, so earlier creates never change the data.
         copy = f"{runs}/{name}-{{port}}.sqlite3"
-        command += [
-            "--app",
-            f"{name}=cd {ROOT} && cp {db} {copy} && DATABASE_URL=sqlite:///{copy} exec {SERVERS[name]}",
-        ]
+        command = SERVERS[server].replace(str(BIN), str(root / ".venv" / "bin"))
+        # The page cache's keys carry the data version, which differs per copy; flushing
+        # the cache is not needed, but the throttle counters are per checkout anyway.
+        return (
+            name,
+            f"cd {root} && cp {seed} {copy} && {extra}DATABASE_URL=sqlite:///{copy} PORT={{port}} exec {command}",
+        )
+
+    apps = [served(name, ROOT, db, name) for name in servers]
+    if args.uncached:
+        apps.append(served(f"{servers[0]}-uncached", ROOT, db, servers[0], "API_PAGE_CACHE_SECONDS=0 "))
+    apps += [served(name, root, other_dbs[name], servers[0]) for name, root in others]
+    command = [sys.executable, args.compare, "--header", header]
+    for name, shell in apps:
+        command += ["--app", f"{name}={shell}"]
     command += ["--peers", args.peers, "--users", str(USERS), "--posts", str(POSTS)]
     command += ["--seconds", args.seconds, "--rounds", args.rounds, "--connections", args.connections]
     if args.json:
         command += ["--json", args.json]
     try:
         subprocess.run(command, env=env, check=True)
+        conditional_phase(load_compare(args.compare), apps, args, env, header)
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIRequestFactory
 
 from posts.services import post_create
 from project.api import ORJSONRenderer
-from project.testing.api import PASSWORD, client_for, make_user
+from project.testing.api import PASSWORD, client_for, detail_of, field_errors, make_user
 from users.api import LIST_VALUES, UserSerializer
 from users.models import User
 
@@ -70,22 +70,28 @@ def test_search_by_username(anon_client, alice, bob):
     assert [u["username"] for u in response.json()["results"]] == ["alice"]
     response = anon_client.get("/api/users/?search=a%00")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert list(response.json()) == ["search"]
+    assert list(field_errors(response)) == ["search"]
 
 
 def test_user_list_query_count_is_pinned(django_assert_num_queries, anon_client, alice_client):
     for i in range(30):
         user = make_user(f"user{i:02d}")
         post_create(author=user, title="t", body="b")
-    # Expect 2 queries: * COUNT(*) of users * the page (post_count is a column)
-    with django_assert_num_queries(2):
-        assert len(anon_client.get("/api/users/").json()["results"]) == 20
-    # Expect 3 queries: * the token and its user * COUNT(*) * the page
+    # Expect 3 queries: * the data version * COUNT(*) of users * the page (post_count is a column)
     with django_assert_num_queries(3):
+        assert len(anon_client.get("/api/users/").json()["results"]) == 20
+    # Expect 4 queries: * the token and its user * the data version * COUNT(*) * the page
+    with django_assert_num_queries(4):
         assert len(alice_client.get("/api/users/?page=2").json()["results"]) == 11
-    # Expect 1 query: * the page (cursor, ordered by id)
-    with django_assert_num_queries(1):
+    # Expect 2 queries: * the data version * the page (cursor, ordered by id)
+    with django_assert_num_queries(2):
         assert len(anon_client.get("/api/users/?cursor=").json()["results"]) == 20
+    # The same pages again, from the page cache: Expect 1 query: * the data version
+    with django_assert_num_queries(1):
+        assert len(anon_client.get("/api/users/").json()["results"]) == 20
+    # Expect 2 queries: * the token and its user * the data version
+    with django_assert_num_queries(2):
+        assert len(alice_client.get("/api/users/?page=2").json()["results"]) == 11
 
 
 def test_sign_up_hashes_the_password_and_ignores_privilege_fields(anon_client):
@@ -127,7 +133,7 @@ def test_sign_up_hashes_the_password_and_ignores_privilege_fields(anon_client):
 def test_bad_sign_ups_are_a_400_and_create_nothing(anon_client, alice, payload, field):
     response = anon_client.post("/api/users/", payload, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert field in response.json()
+    assert field in field_errors(response)
     assert list(User.objects.values_list("username", flat=True)) == ["alice"]
 
 
@@ -155,7 +161,7 @@ def test_update_yourself(alice_client, alice):
 def test_update_to_a_taken_name_is_a_400_and_changes_nothing(alice_client, alice, bob):
     response = alice_client.patch(f"/api/users/{alice.pk}/", {"username": "BOB", "email": "z@example.com"})
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == {"username": ["A user with that username already exists."]}
+    assert field_errors(response) == {"username": ["A user with that username already exists."]}
     alice.refresh_from_db()
     assert (alice.username, alice.email) == ("alice", "alice@example.com")
 
@@ -215,7 +221,7 @@ def test_user_list_sign_up_posts_and_me_access(who, alice, staff):
 def test_posts_of_an_unknown_user_is_a_404(anon_client):
     response = anon_client.get("/api/users/424242/posts/")
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json() == {"detail": "No User matches the given query."}
+    assert detail_of(response) == "No User matches the given query."
 
 
 def test_token_endpoint(anon_client, alice):
@@ -225,7 +231,7 @@ def test_token_endpoint(anon_client, alice):
     assert client_for(None).get("/api/users/me/", HTTP_AUTHORIZATION=f"Token {token}").json()["username"] == "alice"
     response = anon_client.post("/api/auth/token/", {"username": "alice", "password": "wrong"}, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
+    assert field_errors(response) == {"non_field_errors": ["Unable to log in with provided credentials."]}
 
 
 def test_session_login_works_for_the_browsable_api(client, alice):

@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
+from project.testing.api import detail_of
 from users.models import LoginFailure, User
 
 PASSWORD = "correct horse battery staple"
@@ -30,7 +31,7 @@ def test_token_endpoint_locks_after_five_failures_with_a_json_429(client, alice,
     locked = token(client, "alice", PASSWORD)
     assert locked.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert locked["Content-Type"] == "application/json"
-    assert locked.json() == {"detail": "Too many failed log-in attempts. Try again in 15 minutes."}
+    assert detail_of(locked) == "Too many failed log-in attempts. Try again in 15 minutes."
     assert 0 < int(locked["Retry-After"]) <= settings.LOCKOUT_SECONDS
     assert "token" not in locked.json()
 

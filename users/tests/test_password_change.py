@@ -10,6 +10,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from project.testing.api import field_errors
 from project.tests.test_api_schema import SCHEMA
 from users.models import LoginFailure, User
 
@@ -160,7 +161,7 @@ def test_the_api_refuses_bad_input_with_field_errors_and_changes_nothing(alice, 
     before = state(alice)
     response = api.post(API, payload, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == errors
+    assert field_errors(response) == errors
     assert state(alice) == before
 
 

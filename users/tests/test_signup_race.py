@@ -60,5 +60,5 @@ def test_concurrent_sign_ups_with_one_email(tmp_path):
     assert statuses == [HTTPStatus.CREATED] + [HTTPStatus.BAD_REQUEST] * 7
     for status, body in outcome["results"]:
         if status == HTTPStatus.BAD_REQUEST:
-            assert body == {"email": ["A user with that email address already exists."]}
+            assert body["fields"] == {"email": ["A user with that email address already exists."]}
     assert outcome["users"] == 1
