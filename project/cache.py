@@ -26,6 +26,13 @@ from django.core.exceptions import ImproperlyConfigured
 FILE_BACKEND = "project.cache.SharedFileCache"
 # diskcache's SQLite settings for the default store (see SharedFileCache).
 STORE_SQLITE_OPTIONS = {"sqlite_journal_mode": "truncate", "sqlite_mmap_size": 0, "sqlite_synchronous": 0}
+# How long one of the store's SQLite statements waits for another process's
+# lock (SQLite's busy timeout), in seconds. diskcache's Django backend waits
+# 10 ms, which is enough in WAL mode only: with a rollback journal a COMMIT
+# waits until no other process is reading, and diskcache does not retry a
+# COMMIT, so on a busy machine a throttled request failed with "database is
+# locked". Locks are held for microseconds; the wait is a bound, not a cost.
+STORE_BUSY_TIMEOUT_SECONDS = 5.0
 
 
 def cache_from_url(url: str) -> dict[str, Any]:
@@ -89,7 +96,8 @@ class SharedFileCache(BaseCache):
         from diskcache import DjangoCache
 
         options = {**STORE_SQLITE_OPTIONS, **self._params.get("OPTIONS", {})}
-        return DjangoCache(self._location, {**self._params, "OPTIONS": options})
+        params = {"DATABASE_TIMEOUT": STORE_BUSY_TIMEOUT_SECONDS, **self._params, "OPTIONS": options}
+        return DjangoCache(self._location, params)
 
     def add(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         return self._store.add(key, value, timeout, version)

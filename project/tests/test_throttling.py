@@ -181,6 +181,44 @@ def test_the_default_store_opens_no_file_until_used(tmp_path):
     assert list((tmp_path / "cache").iterdir()) != []
 
 
+READER = """
+import sys, time
+from dbtools import sqlite
+readers = [sqlite.connect(path) for path in sys.argv[1:]]
+for reader in readers:
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM Cache").fetchone()  # holds a read lock until COMMIT
+print("reading", flush=True)
+time.sleep(0.5)
+for reader in readers:
+    reader.execute("COMMIT")
+"""
+
+
+def test_the_default_store_waits_for_a_reader_in_another_process_instead_of_failing(tmp_path):
+    # With a rollback journal a COMMIT must wait until no other process is
+    # reading the file. Another process (as another worker would) holds a read
+    # lock on every shard for a moment; the increment waits for it and
+    # succeeds rather than failing with "database is locked".
+    config = cache_from_url(f"file://{tmp_path}/cache")
+    store = import_string(config["BACKEND"])(config["LOCATION"], {})
+    store.set("n", 1, 60)
+    shards = [str(path) for path in sorted((tmp_path / "cache").rglob("*.db"))]
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, *shards],
+        cwd=django_settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        assert store.incr("n") == 2
+    finally:
+        reader.wait(timeout=30)
+    assert reader.returncode == 0
+    assert store.get("n") == 2
+
+
 def test_the_default_store_keeps_out_of_wal_mode(tmp_path):
     # diskcache uses Python's own SQLite, which may have the WAL-reset bug;
     # the bug needs WAL mode, so the store must not be in it.
