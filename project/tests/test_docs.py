@@ -1,8 +1,9 @@
 """The documentation is part of the code: these checks keep the cheap, mechanical
 part of it true. The README stays a front door; every relative link (and
-#section) in README.md and docs/*.md leads somewhere; every `make <target>`
-the docs name exists; every variable in docs/configuration.md's tables is read
-by the code.
+#section) in README.md and docs/*.md leads somewhere, and so does every
+project path the docs quote (`dbtools/sqlite.py`); every `make <target>` the
+docs name exists; every variable in docs/configuration.md's tables is read by
+the code.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ MAKE_COMMAND = re.compile(r"\bmake\s+((?:[A-Z_]+=\S+\s+)*)([a-z][a-z0-9.-]*)([<*
 MAKE_TARGET = re.compile(r"^([A-Za-z0-9_.$()/ -]+?)\s*:(?![=])", re.MULTILINE)
 TABLE_ROW_FIRST_CELL = re.compile(r"^\|\s*([^|]+?)\s*\|", re.MULTILINE)
 VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]*[A-Z0-9])`")
+PATH = re.compile(r"^[A-Za-z_.][\w.-]*(?:/[\w.*-]+)+/?$")
+# Folders that are made at run time (and git-ignored), not part of the project.
+RUNTIME_FOLDERS = {"var", "staticfiles", "test-artifacts"}
 
 
 def doc_files() -> list[Path]:
@@ -78,6 +82,32 @@ def broken_links() -> list[str]:
             if fragment and linked.suffix == ".md" and fragment not in heading_anchors(linked):
                 broken.append(f"{where} -> no heading #{fragment} in {relative(linked)}")
     return broken
+
+
+def project_folders() -> set[str]:
+    return {
+        path.name
+        for path in ROOT.iterdir()
+        if path.is_dir() and path.name not in RUNTIME_FOLDERS and (path.name == ".ci" or not path.name.startswith("."))
+    }
+
+
+def missing_quoted_paths() -> list[str]:
+    """Paths in code spans that start at one of the project's folders
+    (`project/testing/skips.py`, `tools/bench/`) and lead nowhere; a glob
+    (`requirements*.txt`, `.ci/skips/*`) must match something."""
+    folders = project_folders()
+    missing = []
+    for doc in doc_files():
+        for span in CODE_SPAN.findall(without_code_blocks(doc.read_text())):
+            for word in span.split():
+                word = word.rstrip(".,;:)")
+                if not PATH.match(word) or word.split("/")[0] not in folders:
+                    continue
+                found = any(ROOT.glob(word.rstrip("/"))) if "*" in word else (ROOT / word).exists()
+                if not found:
+                    missing.append(f"{relative(doc)}: {word}")
+    return missing
 
 
 def makefile_targets() -> set[str]:
@@ -135,6 +165,10 @@ def test_the_readme_is_a_front_door_of_at_most_200_lines():
 
 def test_every_relative_link_leads_to_a_file_and_section_that_exist():
     assert broken_links() == []
+
+
+def test_every_project_path_the_docs_quote_exists():
+    assert missing_quoted_paths() == []
 
 
 def test_pending_pages_are_listed_only_while_missing():
