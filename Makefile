@@ -19,16 +19,17 @@ DEMO_POSTS ?= 500
 help:
 	@echo "make run    - set up .venv, migrate, create the admin login, load demo data (DEMO_USERS, DEMO_POSTS), serve on http://$(HOST):$(PORT)"
 	@echo "make test   - lint and run the test suite (SQLite in memory; DATABASE_URL selects another engine)"
-	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS)"
+	@echo "make serve  - production server: gunicorn + WhiteNoise, DEBUG off (needs SECRET_KEY and ALLOWED_HOSTS; docs/deployment.md)"
 	@echo "             run, serve, test and migrate first install the driver DATABASE_URL's engine needs: psycopg for"
 	@echo "             postgres://, mysqlclient for mysql:// (needs apt-get install -y libmariadb-dev pkg-config gcc python3-dev)"
 	@echo "             DATABASE_POOL=true turns on PostgreSQL's connection pool (DATABASE_POOL_MIN_SIZE, _MAX_SIZE, _TIMEOUT)"
+	@echo "make migrate - apply migrations (backing the database up first when it holds data)"
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
-	@echo "make lint   - ruff check and format check"
+	@echo "make lint   - ruff (check and format check) and mypy"
 	@echo "make format - ruff format and autofix"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -throttle)"
+	@echo "make clean  - remove .venv and the caches"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -reliability, -throttle)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
-
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 

@@ -3,7 +3,7 @@
 Worker model: ``WEB_CONCURRENCY`` processes (default 2 x cores + 1), each with
 ``WEB_THREADS`` threads (default 1, sync workers; above 1 the gthread worker).
 Requests are CPU-bound Python plus short SQLite transactions, so processes, not
-threads, are what use several cores. See the README, "Running in production".
+threads, are what use several cores. See docs/deployment.md.
 """
 
 import os

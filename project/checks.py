@@ -40,7 +40,7 @@ def wal_reset_warnings(
                     "Install the pinned pysqlite3 (requirements.txt; its wheels bundle a fixed SQLite) where it has "
                     "a wheel for this platform, or use a Python whose SQLite is 3.51.3 or newer; "
                     "or serve with WEB_CONCURRENCY=1 WEB_THREADS=1; "
-                    "or move to PostgreSQL; or, having read the README's 'SQLite's WAL-reset bug', set "
+                    "or move to PostgreSQL; or, having read docs/sqlite.md, 'The WAL-reset bug', set "
                     "SQLITE_WAL_RESET_RISK_ACCEPTED=true."
                 ),
                 id="project.W001",

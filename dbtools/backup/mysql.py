@@ -206,7 +206,7 @@ class MySQLConnector(Connector):
                 # index's) are taken off both sides and the restored ones are
                 # created again on the live tables right after the swap. Writes
                 # in that moment run without them: one of the things MariaDB
-                # cannot make atomic (see the README).
+                # cannot make atomic (see docs/backups.md).
                 new_triggers = self._take_off_triggers(cursor, staging)
                 old_triggers = self._take_off_triggers(cursor, live)
                 self.report("Swapping the restored tables in with one RENAME TABLE ...")
