@@ -34,6 +34,7 @@ from django.db.backends.sqlite3.creation import DatabaseCreation as SQLiteCreati
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.utils import load_backend
 from django.utils.module_loading import import_string
 
 from dbtools import sqlite
@@ -137,6 +138,17 @@ class Engine:
             f"DATABASE_URL names a {cls.label} database, but its driver, {cls.driver_package}, "
             f"is not installed ({errors[0]}): {cls.install_hint()}."
         )
+
+    @classmethod
+    def wrapper(cls, config: dict[str, Any], alias: str) -> BaseDatabaseWrapper:
+        """A Django connection (not yet connected) for a DATABASES entry, made as
+        ``ConnectionHandler.create_connection()`` makes one: every connection of
+        our own beside Django's starts here."""
+        try:
+            backend = load_backend(config["ENGINE"])
+        except ImproperlyConfigured as exc:
+            raise EngineError(f"the database driver is not installed ({cls.install_hint()}): {exc}") from exc
+        return backend.DatabaseWrapper(config, alias)
 
     @classmethod
     def install_hint(cls) -> str:
@@ -281,7 +293,7 @@ class Engine:
         job's, and never one of the pool's (Django keeps one pool per alias)."""
         own = {key: value for key, value in (self.settings.get("OPTIONS") or {}).items() if key != "pool"}
         settings_dict = {**self.settings, "OPTIONS": {**own, **options}}
-        return type(self.connection)(settings_dict, self.alias)
+        return self.wrapper(settings_dict, self.alias)
 
     def open_side_connection(self) -> BaseDatabaseWrapper:
         """A connected ``new_wrapper`` with a connect timeout; the caller closes it."""
@@ -454,12 +466,16 @@ class SQLiteEngine(Engine):
         private = self.database_name in ("", ":memory:")
         return (self.vendor, "", "", f"{self.database_name}#{self.alias}" if private else self.database_name)
 
+    def busy_timeout(self) -> float:
+        """Seconds a writer waits for the lock (the OPTIONS ``timeout`` that ``configure`` sets)."""
+        return float((self.settings.get("OPTIONS") or {}).get("timeout", 20))
+
     def open_file(self, *, mode: str | None = None, immutable: bool = False, timeout: float | None = None) -> Any:
         """A plain connection to the database file, without Django's
         init_command (no journal-mode switch) and, with ``mode`` "ro" or
         "rw", without creating a missing file."""
         if timeout is None:
-            timeout = float((self.settings.get("OPTIONS") or {}).get("timeout", 20))
+            timeout = self.busy_timeout()
         return sqlite.connect(self.require_path("open"), mode=mode, immutable=immutable, timeout=timeout)
 
     def begin_read_only(self, cursor: Any) -> None:

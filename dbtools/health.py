@@ -647,8 +647,7 @@ class PostgreSQLChecks(ServerChecks):
                     # index-only scan would not). Session-wide on a private
                     # connection that is closed afterwards.
                     cursor.execute("SET enable_indexonlyscan = off")
-                    cursor.execute(f"SELECT count(*) FROM {conn.ops.quote_name(table)}")  # noqa: S608 (quoted name)
-                    count = cursor.fetchone()[0]
+                    count = self.engine.count_rows(cursor, [table])[table]
                     report.add(OK, "postgresql.read", f"{table}: read all {count:,} rows", table=table, rows=count)
 
 
