@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 # timeout, minutes. Below WEB_TIMEOUT, so an unreachable host is a 503, not a
 # killed worker; and a monitor or a cron job does not hang.
 CONNECT_TIMEOUT_SECONDS = 10
+# The SQLite OPTIONS key that makes the backend create the database's folder on connect.
+CREATE_FOLDER_OPTION = "create_folder"
 MARIADB_HEADERS = "apt-get install -y libmariadb-dev pkg-config gcc python3-dev"
 
 
@@ -111,9 +113,11 @@ class Engine:
     # --- before Django is set up: class-level, from a DATABASES entry -------------
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         """The vendor's defaults for a DATABASES entry built from DATABASE_URL
-        (options the URL sets win); ``base_dir`` anchors relative paths."""
+        (options the URL sets win); ``base_dir`` anchors relative paths;
+        ``create_folder`` asks for a database file's folder to be made on
+        first connect (SQLite only)."""
         cls.set_connect_timeout(config.setdefault("OPTIONS", {}))
 
     @classmethod
@@ -399,7 +403,7 @@ class SQLiteEngine(Engine):
         ]
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         if config["ENGINE"] == "django.db.backends.sqlite3":
             # dj_database_url names Django's own backend.
             config["ENGINE"] = cls.backend
@@ -408,6 +412,9 @@ class SQLiteEngine(Engine):
             path = Path(name)
             config["NAME"] = str(path if path.is_absolute() else base_dir / path)
         options = config.setdefault("OPTIONS", {})
+        if create_folder:
+            # Read by dbtools.backends.sqlite3 when it connects.
+            options[CREATE_FOLDER_OPTION] = True
         synchronous = env_choice("SQLITE_SYNCHRONOUS", "NORMAL", ("NORMAL", "FULL"))
         options.setdefault("init_command", ";".join(cls.pragmas(synchronous=synchronous)))
         # Every transaction takes the write lock at BEGIN. With DEFERRED, a
@@ -623,7 +630,7 @@ class MySQLEngine(Engine):
         ]
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         super().configure(config, base_dir=base_dir)
         options = config["OPTIONS"]
         # 4-byte UTF-8: MariaDB's "utf8" is a 3-byte subset that cannot store emoji.

@@ -42,8 +42,6 @@ def cache_from_url(url: str) -> dict[str, Any]:
         path = url[len("file://") :]
         if not path.startswith("/"):
             raise ImproperlyConfigured(f"CACHE_URL={url!r}: a file cache needs an absolute path (file:///path).")
-        # Owner-only: cached values are pickles, which whoever can write here could forge.
-        Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
         return {"BACKEND": FILE_BACKEND, "LOCATION": path}
     if scheme == "locmem":
         # One process only: counters are not shared between server workers.
@@ -88,6 +86,9 @@ class SharedFileCache(BaseCache):
     def _store(self) -> BaseCache:
         from diskcache import DjangoCache
 
+        # Made here, on first use, not when the settings are read. Owner-only:
+        # cached values are pickles, which whoever can write here could forge.
+        Path(self._location).mkdir(mode=0o700, parents=True, exist_ok=True)
         options = {**STORE_SQLITE_OPTIONS, **self._params.get("OPTIONS", {})}
         return DjangoCache(self._location, {**self._params, "OPTIONS": options})
 
