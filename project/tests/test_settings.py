@@ -142,3 +142,22 @@ def test_importing_the_settings_creates_no_folder(tmp_path):
     assert (var / "db.sqlite3").is_file()
     assert (var / "cache").is_dir()
     assert not (var / "backups").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("2621440", 2_621_440), ("5MB", 5_000_000), ("5 MiB", 5 * 2**20), ("64kb", 64_000)]
+)
+def test_env_bytes(monkeypatch, raw, expected):
+    from project.env import env_bytes
+
+    monkeypatch.setenv("SIZE", raw)
+    assert env_bytes("SIZE", 1) == expected
+
+
+@pytest.mark.parametrize("raw", ["5 megabytes", "MB", "-5MB", "1.5MB"])
+def test_env_bytes_refuses_what_is_not_a_size(monkeypatch, raw):
+    from project.env import env_bytes
+
+    monkeypatch.setenv("SIZE", raw)
+    with pytest.raises(ImproperlyConfigured, match="is not a size in bytes"):
+        env_bytes("SIZE", 1)
