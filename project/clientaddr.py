@@ -15,8 +15,8 @@ from django.http import HttpRequest
 def client_address(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
-    meta = getattr(request, "META", {})
+    # A DRF Request reads META through to the HttpRequest it wraps.
+    meta = request.META
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies > 0:
         hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
