@@ -11,6 +11,9 @@ lost a third of their increments in ``tools/bench/throttle_store.py``; it also l
 its whole folder on every write and deletes a third of its entries at random
 once it holds 300, throttle counters included. Redis is the choice for several
 machines or heavy traffic.
+
+The URL parsing is ours rather than django-cache-url's: three schemes, and
+the file store must be this module's backend, not Django's.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Behind ``TRUSTED_PROXY_COUNT`` reverse proxies, each appends the address it
 received the request from to ``X-Forwarded-For``; only the entries those
 proxies added can be believed. The client can put anything to the left of
 them, so rotating fake entries there changes nothing.
+
+Our own code rather than django-ipware: ipware's default guesses the client
+from the left-most public address in the headers it trusts, which a client
+can write itself; counting the trusted proxies from the right, as DRF's
+``NUM_PROXIES`` does, cannot be spoofed, and both read the one setting.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 A typo in an environment variable must stop the process at start-up with a
 message naming the variable, not silently fall back to a default
 (``DEBUG=flase`` must not mean "debug on" or "debug off" by accident).
+
+Our own helpers rather than django-environ: its ``bool`` reads any unknown
+word (``flase``) as False, silently, and a few typed readers are all the
+settings need.
 """
 
 from __future__ import annotations
