@@ -24,7 +24,7 @@ help:
 	@echo "             postgres://, mysqlclient for mysql:// (needs apt-get install -y libmariadb-dev pkg-config gcc python3-dev)"
 	@echo "             DATABASE_POOL=true turns on PostgreSQL's connection pool (DATABASE_POOL_MIN_SIZE, _MAX_SIZE, _TIMEOUT)"
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
-	@echo "make lint   - ruff check and format check"
+	@echo "make lint   - ruff check and format check, mypy (django-stubs, djangorestframework-stubs; pyproject.toml)"
 	@echo "make format - ruff format and autofix"
 	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -throttle)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
@@ -60,9 +60,11 @@ run: $(VENV)/.runtime-installed db-driver
 migrate: $(VENV)/.runtime-installed db-driver
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
+# mypy's Django plugin reads the settings, which need DEBUG on without a SECRET_KEY.
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy
 
 test: lint db-driver
 	$(PY) -m pytest
@@ -72,7 +74,7 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
 bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from dbtools import sqlite
 from dbtools.engines import Engine, EngineError, SQLiteEngine, engine_for
 from dbtools.health import OPTIMIZE_ALL_TABLES_SINCE, can_write, first_line, human_bytes
 from dbtools.sqlite import Database
@@ -138,7 +139,7 @@ def vacuum_sqlite(engine: SQLiteEngine, *, full: bool, dry_run: bool, say: Say) 
 
 
 def _vacuum_open_sqlite(
-    conn: Database.Connection,
+    conn: sqlite.Connection,
     path: Path,
     result: VacuumResult,
     *,
