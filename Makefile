@@ -25,7 +25,7 @@ help:
 	@echo "             DATABASE_POOL=true turns on PostgreSQL's connection pool (DATABASE_POOL_MIN_SIZE, _MAX_SIZE, _TIMEOUT)"
 	@echo "make migrate - apply migrations (backing the database up first when it holds data)"
 	@echo "make test-postgres / make test-mysql - the same suite on PostgreSQL / MariaDB (POSTGRES_URL, MYSQL_URL)"
-	@echo "make lint   - ruff (check and format check) and mypy"
+	@echo "make lint   - ruff check and format check, mypy (django-stubs, djangorestframework-stubs; pyproject.toml)"
 	@echo "make format - ruff format and autofix"
 	@echo "make clean  - remove .venv and the caches"
 	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -reliability, -throttle)"
@@ -61,9 +61,11 @@ run: $(VENV)/.runtime-installed db-driver
 migrate: $(VENV)/.runtime-installed db-driver
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
+# mypy's Django plugin reads the settings, which need DEBUG on without a SECRET_KEY.
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy
 
 test: lint db-driver
 	$(PY) -m pytest
@@ -73,7 +75,7 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
 bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle

@@ -34,6 +34,7 @@ from django.db.backends.sqlite3.creation import DatabaseCreation as SQLiteCreati
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.utils import load_backend
 from django.utils.module_loading import import_string
 
 from dbtools import sqlite
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 # timeout, minutes. Below WEB_TIMEOUT, so an unreachable host is a 503, not a
 # killed worker; and a monitor or a cron job does not hang.
 CONNECT_TIMEOUT_SECONDS = 10
+# The SQLite OPTIONS key that makes the backend create the database's folder on connect.
+CREATE_FOLDER_OPTION = "create_folder"
 MARIADB_HEADERS = "apt-get install -y libmariadb-dev pkg-config gcc python3-dev"
 
 
@@ -110,9 +113,11 @@ class Engine:
     # --- before Django is set up: class-level, from a DATABASES entry -------------
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         """The vendor's defaults for a DATABASES entry built from DATABASE_URL
-        (options the URL sets win); ``base_dir`` anchors relative paths."""
+        (options the URL sets win); ``base_dir`` anchors relative paths;
+        ``create_folder`` asks for a database file's folder to be made on
+        first connect (SQLite only)."""
         cls.set_connect_timeout(config.setdefault("OPTIONS", {}))
 
     @classmethod
@@ -137,6 +142,17 @@ class Engine:
             f"DATABASE_URL names a {cls.label} database, but its driver, {cls.driver_package}, "
             f"is not installed ({errors[0]}): {cls.install_hint()}."
         )
+
+    @classmethod
+    def wrapper(cls, config: dict[str, Any], alias: str) -> BaseDatabaseWrapper:
+        """A Django connection (not yet connected) for a DATABASES entry, made as
+        ``ConnectionHandler.create_connection()`` makes one: every connection of
+        our own beside Django's starts here."""
+        try:
+            backend = load_backend(config["ENGINE"])
+        except ImproperlyConfigured as exc:
+            raise EngineError(f"the database driver is not installed ({cls.install_hint()}): {exc}") from exc
+        return backend.DatabaseWrapper(config, alias)
 
     @classmethod
     def install_hint(cls) -> str:
@@ -281,7 +297,7 @@ class Engine:
         job's, and never one of the pool's (Django keeps one pool per alias)."""
         own = {key: value for key, value in (self.settings.get("OPTIONS") or {}).items() if key != "pool"}
         settings_dict = {**self.settings, "OPTIONS": {**own, **options}}
-        return type(self.connection)(settings_dict, self.alias)
+        return self.wrapper(settings_dict, self.alias)
 
     def open_side_connection(self) -> BaseDatabaseWrapper:
         """A connected ``new_wrapper`` with a connect timeout; the caller closes it."""
@@ -387,7 +403,7 @@ class SQLiteEngine(Engine):
         ]
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         if config["ENGINE"] == "django.db.backends.sqlite3":
             # dj_database_url names Django's own backend.
             config["ENGINE"] = cls.backend
@@ -396,6 +412,9 @@ class SQLiteEngine(Engine):
             path = Path(name)
             config["NAME"] = str(path if path.is_absolute() else base_dir / path)
         options = config.setdefault("OPTIONS", {})
+        if create_folder:
+            # Read by dbtools.backends.sqlite3 when it connects.
+            options[CREATE_FOLDER_OPTION] = True
         synchronous = env_choice("SQLITE_SYNCHRONOUS", "NORMAL", ("NORMAL", "FULL"))
         options.setdefault("init_command", ";".join(cls.pragmas(synchronous=synchronous)))
         # Every transaction takes the write lock at BEGIN. With DEFERRED, a
@@ -454,12 +473,16 @@ class SQLiteEngine(Engine):
         private = self.database_name in ("", ":memory:")
         return (self.vendor, "", "", f"{self.database_name}#{self.alias}" if private else self.database_name)
 
+    def busy_timeout(self) -> float:
+        """Seconds a writer waits for the lock (the OPTIONS ``timeout`` that ``configure`` sets)."""
+        return float((self.settings.get("OPTIONS") or {}).get("timeout", 20))
+
     def open_file(self, *, mode: str | None = None, immutable: bool = False, timeout: float | None = None) -> Any:
         """A plain connection to the database file, without Django's
         init_command (no journal-mode switch) and, with ``mode`` "ro" or
         "rw", without creating a missing file."""
         if timeout is None:
-            timeout = float((self.settings.get("OPTIONS") or {}).get("timeout", 20))
+            timeout = self.busy_timeout()
         return sqlite.connect(self.require_path("open"), mode=mode, immutable=immutable, timeout=timeout)
 
     def begin_read_only(self, cursor: Any) -> None:
@@ -607,7 +630,7 @@ class MySQLEngine(Engine):
         ]
 
     @classmethod
-    def configure(cls, config: dict[str, Any], *, base_dir: Path) -> None:
+    def configure(cls, config: dict[str, Any], *, base_dir: Path, create_folder: bool = False) -> None:
         super().configure(config, base_dir=base_dir)
         options = config["OPTIONS"]
         # 4-byte UTF-8: MariaDB's "utf8" is a 3-byte subset that cannot store emoji.

@@ -331,7 +331,7 @@ def free_page_findings(
         report.add(OK, "sqlite.free_pages", text, **data)
 
 
-def damaged_objects(conn: Database.Connection, messages: list[str]) -> list[str]:
+def damaged_objects(conn: sqlite.Connection, messages: list[str]) -> list[str]:
     """The tables and indexes named by integrity messages; an empty list when
     it cannot tell.
 
@@ -421,8 +421,8 @@ def check_sqlite(report: Report, path: Path | None, *, full: bool, thresholds: T
         conn.close()
 
 
-def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> Database.Connection | None:
-    def connect(mode: str, immutable: bool = False) -> Database.Connection:
+def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_file: bool) -> sqlite.Connection | None:
+    def connect(mode: str, immutable: bool = False) -> sqlite.Connection:
         conn = sqlite.connect(path, mode=mode, immutable=immutable, timeout=5.0)
         try:
             # The checks only read; query_only makes sure of it. Reading the
@@ -460,7 +460,7 @@ def _open_for_checks(report: Report, path: Path, *, writable: bool, wal_mode_fil
 
 def _check_open_sqlite(
     report: Report,
-    conn: Database.Connection,
+    conn: sqlite.Connection,
     path: Path,
     *,
     full: bool,
@@ -647,8 +647,7 @@ class PostgreSQLChecks(ServerChecks):
                     # index-only scan would not). Session-wide on a private
                     # connection that is closed afterwards.
                     cursor.execute("SET enable_indexonlyscan = off")
-                    cursor.execute(f"SELECT count(*) FROM {conn.ops.quote_name(table)}")  # noqa: S608 (quoted name)
-                    count = cursor.fetchone()[0]
+                    count = self.engine.count_rows(cursor, [table])[table]
                     report.add(OK, "postgresql.read", f"{table}: read all {count:,} rows", table=table, rows=count)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbtools import sqlite
-from dbtools.engines import Engine, EngineError, engine_for
+from dbtools.engines import Engine, EngineError, SQLiteEngine, engine_for
 from dbtools.health import OPTIMIZE_ALL_TABLES_SINCE, can_write, first_line, human_bytes
 from dbtools.sqlite import Database
 
@@ -107,7 +107,7 @@ class SQLiteMaintenance(Maintenance):
         return vacuum_sqlite(self.engine, full=full, dry_run=dry_run, say=say)
 
 
-def vacuum_sqlite(engine: Engine, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
+def vacuum_sqlite(engine: SQLiteEngine, *, full: bool, dry_run: bool, say: Say) -> VacuumResult:
     started = time.monotonic()
     path = engine.path()
     if path is None:
@@ -117,9 +117,9 @@ def vacuum_sqlite(engine: Engine, *, full: bool, dry_run: bool, say: Say) -> Vac
     writable = can_write(path.parent) and can_write(path)
     if not dry_run and not writable:
         raise MaintenanceError(f"{path} or its folder is not writable by this process")
-    timeout = float((engine.settings.get("OPTIONS") or {}).get("timeout", 20))
+    timeout = engine.busy_timeout()
     try:
-        conn = sqlite.connect(path, mode="rw" if writable else "ro", timeout=timeout)
+        conn = engine.open_file(mode="rw" if writable else "ro", timeout=timeout)
         if dry_run:
             conn.execute("PRAGMA query_only=ON")
         journal_mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
@@ -139,7 +139,7 @@ def vacuum_sqlite(engine: Engine, *, full: bool, dry_run: bool, say: Say) -> Vac
 
 
 def _vacuum_open_sqlite(
-    conn: Database.Connection,
+    conn: sqlite.Connection,
     path: Path,
     result: VacuumResult,
     *,

@@ -43,7 +43,9 @@ def _choose() -> tuple[ModuleType, str]:
 #: The DB-API module: ``Database.connect``, ``Database.Error``, ``Database.sqlite_version``.
 Database, LIBRARY = _choose()
 sqlite_version: str = Database.sqlite_version
-sqlite_version_info: tuple[int, int, int] = tuple(Database.sqlite_version_info)  # type: ignore[assignment]
+sqlite_version_info: tuple[int, int, int] = tuple(Database.sqlite_version_info)
+#: For annotations: a connection of either library (pysqlite3's has the same API as Python's).
+Connection = _python_sqlite.Connection
 
 
 def has_wal_reset_fix(version: tuple[int, ...] = sqlite_version_info) -> bool:
@@ -78,4 +80,4 @@ def connect(
 
 #: Python's own library, whichever was chosen (for messages and tests).
 python_sqlite_version: str = _python_sqlite.sqlite_version
-python_sqlite_version_info: tuple[int, int, int] = tuple(_python_sqlite.sqlite_version_info)  # type: ignore[assignment]
+python_sqlite_version_info: tuple[int, int, int] = tuple(_python_sqlite.sqlite_version_info)

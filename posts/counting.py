@@ -151,4 +151,4 @@ class PostPaginator(CountedPaginator):
             top = self.count
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         rows_by_id = {post.pk: post for post in self.object_list.order_by().filter(pk__in=ids)}
-        return self._get_page([rows_by_id[pk] for pk in ids if pk in rows_by_id], number, self)
+        return Page([rows_by_id[pk] for pk in ids if pk in rows_by_id], number, self)

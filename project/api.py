@@ -163,7 +163,7 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
         ]
 
 
-class FixedWindowThrottleMixin:
+class FixedWindowThrottleMixin(throttling.SimpleRateThrottle):
     """Count requests per client in fixed windows with an atomic increment.
 
     DRF's stock throttles keep a list of timestamps per client, read and

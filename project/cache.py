@@ -11,6 +11,9 @@ lost a third of their increments in ``tools/bench/throttle_store.py``; it also l
 its whole folder on every write and deletes a third of its entries at random
 once it holds 300, throttle counters included. Redis is the choice for several
 machines or heavy traffic.
+
+The URL parsing is ours rather than django-cache-url's: three schemes, and
+the file store must be this module's backend, not Django's.
 """
 
 from __future__ import annotations
@@ -49,8 +52,6 @@ def cache_from_url(url: str) -> dict[str, Any]:
         path = url[len("file://") :]
         if not path.startswith("/"):
             raise ImproperlyConfigured(f"CACHE_URL={url!r}: a file cache needs an absolute path (file:///path).")
-        # Owner-only: cached values are pickles, which whoever can write here could forge.
-        Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
         return {"BACKEND": FILE_BACKEND, "LOCATION": path}
     if scheme == "locmem":
         # One process only: counters are not shared between server workers.
@@ -95,6 +96,9 @@ class SharedFileCache(BaseCache):
     def _store(self) -> BaseCache:
         from diskcache import DjangoCache
 
+        # Made here, on first use, not when the settings are read. Owner-only:
+        # cached values are pickles, which whoever can write here could forge.
+        Path(self._location).mkdir(mode=0o700, parents=True, exist_ok=True)
         options = {**STORE_SQLITE_OPTIONS, **self._params.get("OPTIONS", {})}
         params = {"DATABASE_TIMEOUT": STORE_BUSY_TIMEOUT_SECONDS, **self._params, "OPTIONS": options}
         return DjangoCache(self._location, params)

@@ -4,6 +4,11 @@ Behind ``TRUSTED_PROXY_COUNT`` reverse proxies, each appends the address it
 received the request from to ``X-Forwarded-For``; only the entries those
 proxies added can be believed. The client can put anything to the left of
 them, so rotating fake entries there changes nothing.
+
+Our own code rather than django-ipware: ipware's default guesses the client
+from the left-most public address in the headers it trusts, which a client
+can write itself; counting the trusted proxies from the right, as DRF's
+``NUM_PROXIES`` does, cannot be spoofed, and both read the one setting.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from django.http import HttpRequest
 def client_address(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
-    meta = getattr(request, "META", {})
+    # A DRF Request reads META through to the HttpRequest it wraps.
+    meta = request.META
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies > 0:
         hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]

@@ -11,6 +11,10 @@ reads a queryset's compiled query to guess what was filtered.
 
 Counters for any model are here; the posts' own (the per-user counters, a
 search, the admin's estimate) are in ``posts/counting.py``.
+
+Django's ``Paginator`` is used as it is; only its count is ours. No library
+can know which counter is right for a list, since that depends on the filters
+its caller applied, and ``count()`` keeps the meaning Django gives it.
 """
 
 from __future__ import annotations

@@ -20,8 +20,12 @@ from dbtools.engines import engine_class
 dj_database_url.register("mariadb", "django.db.backends.mysql")(dj_database_url.apply_ssl_ca)
 
 
-def database_from_url(url: str, *, base_dir: Path, conn_max_age: int) -> dict[str, Any]:
-    """``sqlite:///relative/path`` is relative to ``base_dir``; ``sqlite:////abs/path`` is absolute."""
+def database_from_url(url: str, *, base_dir: Path, conn_max_age: int, create_folder: bool = False) -> dict[str, Any]:
+    """``sqlite:///relative/path`` is relative to ``base_dir``; ``sqlite:////abs/path`` is absolute.
+
+    ``create_folder``: a SQLite file's folder is created when the first
+    connection opens it (the project's own default location), instead of
+    failing as a mistyped path in a DATABASE_URL must."""
     try:
         config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True))
     except (ValueError, KeyError) as exc:
@@ -31,5 +35,5 @@ def database_from_url(url: str, *, base_dir: Path, conn_max_age: int) -> dict[st
     config.setdefault("OPTIONS", {})
     vendor = engine_class(config["ENGINE"])
     if vendor is not None:
-        vendor.configure(config, base_dir=base_dir)
+        vendor.configure(config, base_dir=base_dir, create_folder=create_folder)
     return config

@@ -28,7 +28,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connections
 
-from dbtools.engines import ENGINES, EngineError, engine_class, engine_for
+from dbtools.engines import EngineError, engine_class, engine_for
 from project.db import database_from_url
 from project.env import env_str, load_project_env
 
@@ -76,7 +76,7 @@ def connection_failure(exc: BaseException) -> str | None:
     if not isinstance(exc, OperationalError):
         return None
     for wrapper in connections.all(initialized_only=True):
-        vendor = ENGINES.get(wrapper.vendor)
+        vendor = engine_class(wrapper.settings_dict["ENGINE"])
         if wrapper.connection is None and vendor is not None:
             return vendor.connect_failure(wrapper.settings_dict, exc)
     return None

@@ -3,6 +3,10 @@
 A typo in an environment variable must stop the process at start-up with a
 message naming the variable, not silently fall back to a default
 (``DEBUG=flase`` must not mean "debug on" or "debug off" by accident).
+
+Our own helpers rather than django-environ: its ``bool`` reads any unknown
+word (``flase``) as False, silently, and a few typed readers are all the
+settings need.
 """
 
 from __future__ import annotations
@@ -94,3 +98,34 @@ def load_project_env(base_dir: os.PathLike | str) -> None:
     gunicorn.conf.py and the Makefile's driver step see the same variables.
     """
     load_env_file(env_str("ENV_FILE", os.path.join(base_dir, ".env")) or "")
+
+
+RATE_PERIODS = frozenset({"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"})
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as ``120/minute``; a typo stops start-up instead of failing each request."""
+    value = (env_str(name, default) or "").strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 120/minute (per second, minute, hour or day).")
+    return value
+
+
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+def env_bytes(name: str, default: int, *, minimum: int | None = None) -> int:
+    """A size in bytes: ``2621440``, ``5MB`` (10^6) or ``5MiB`` (2^20); KB/KiB and GB/GiB likewise."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip().replace(" ", "")
+    digits = text.rstrip("BbIiKkMmGg")
+    unit = text[len(digits) :].upper()
+    if not digits.isdigit() or unit not in _BYTE_UNITS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a size in bytes (e.g. 2621440, 5MB or 5MiB).")
+    number = int(digits) * _BYTE_UNITS[unit]
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} is below the minimum of {minimum} bytes.")
+    return number

@@ -24,6 +24,12 @@ A post's own ``ETag`` is a digest of its row as the API shows it (so edits of
 other posts leave it alone), which ``If-Match`` on PUT, PATCH and DELETE
 compares with: a mismatch is a 412, and an edit based on a stale copy is
 refused instead of overwriting another editor's change.
+
+Our own code rather than Django's ``cache_page`` or ``ConditionalGetMiddleware``:
+``cache_page`` keys pages by URL and drops them only by time, so a write
+would show stale pages until they expire; ``ConditionalGetMiddleware``
+computes its ETag from the rendered bytes, after the page query it should
+have saved. Neither knows the data version.
 """
 
 from __future__ import annotations

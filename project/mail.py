@@ -11,6 +11,11 @@ The user name and password are percent-decoded (write ``@`` as ``%40``).
 Query options: ``timeout=<seconds>`` (default 10: a mail server that hangs
 must not hold a web worker for ever), and, for ``smtp://`` only,
 ``starttls=false`` for a relay on the same machine that speaks plain SMTP.
+
+Our own parser rather than dj-email-url: ``smtp://`` here means STARTTLS
+unless ``starttls=false`` says otherwise (dj-email-url sends in plain text
+unless ``?tls=True``), an unknown option is an error instead of being
+ignored, and the message never shows the password.
 """
 
 from __future__ import annotations

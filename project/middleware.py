@@ -1,6 +1,6 @@
-"""Project-wide middleware: request ids and the request log, the
-Content-Security-Policy header, JSON answers for oversized API requests, and
-a 503 when the database cannot be reached."""
+"""Project-wide middleware: request ids and the request log, JSON answers
+for oversized API requests, and a 503 when the database cannot be reached.
+The Content-Security-Policy header is django-csp's (settings.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
-from functools import wraps
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -81,57 +79,6 @@ class RequestLogMiddleware:
             return response
         finally:
             request_id_var.reset(token)
-
-
-def _csp_header(policy: dict[str, list[str]]) -> str:
-    return "; ".join(" ".join([directive, *sources]) for directive, sources in policy.items())
-
-
-def csp_update(**directives: list[str]) -> Callable:
-    """View decorator: add sources to the site's policy for this view only,
-    e.g. ``@csp_update(img_src=["https://img.example"])``."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> HttpResponse:
-            response = view(*args, **kwargs)
-            response.csp_update = {name.replace("_", "-"): list(srcs) for name, srcs in directives.items()}
-            return response
-
-        return wrapped
-
-    return decorator
-
-
-class ContentSecurityPolicyMiddleware:
-    """Sends ``settings.CONTENT_SECURITY_POLICY`` (directive -> sources) on every
-    response that has none. Features that need more add sources to that setting
-    or use ``csp_update`` on their views."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        self.policy: dict[str, list[str]] = dict(settings.CONTENT_SECURITY_POLICY)
-        self.header_name = (
-            "Content-Security-Policy-Report-Only"
-            if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
-            else "Content-Security-Policy"
-        )
-        self.header = _csp_header(self.policy)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if self.header_name in response or not self.policy:
-            return response
-        extra = getattr(response, "csp_update", None)
-        if extra:
-            merged = {key: list(value) for key, value in self.policy.items()}
-            for directive, sources in extra.items():
-                merged.setdefault(directive, [])
-                merged[directive] += [s for s in sources if s not in merged[directive]]
-            response[self.header_name] = _csp_header(merged)
-        else:
-            response[self.header_name] = self.header
-        return response
 
 
 class ApiRequestLimitsMiddleware:

@@ -13,11 +13,21 @@ password during the lockout is refused too.
 A refusal raises ``PermissionDenied`` (``authenticate()`` then stops trying
 other backends) and marks the request; ``LockoutMiddleware`` turns the caller's
 "wrong password" answer into a 429: JSON for the API, the lockout page for the
-admin and the site.
+admin and the site. ``manage.py unlock <username|address>`` (``unlock``
+below) clears the counts of a user or an address before their window ends.
+
+Why our own code and not django-axes (docs/lockout.md has the comparison):
+the attempt is reserved *before* the password is checked, under row locks,
+so a burst of parallel guesses cannot all pass the check (django-axes counts
+a failure after the password check, in a signal handler); the client address
+is the one ``project.clientaddr`` gives the API throttles too, from one
+setting (TRUSTED_PROXY_COUNT); and the refusal is the API's one JSON error
+body. It is one small table and this module.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -27,7 +37,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -37,17 +47,51 @@ from project.clientaddr import client_address
 from project.errors import error_response
 from users.models import LoginFailure
 
-LOCKED_ATTRIBUTE = "auth_lockout_retry_after"
+# Where a refusal is marked for LockoutMiddleware: a key of the request's
+# environ, the one dict a DRF Request shares with the HttpRequest it wraps
+# (``request.META`` reads through to it).
+LOCKED_KEY = "project.lockout.retry_after"
+
+
+def user_key(username: str) -> str:
+    # Usernames are case-insensitive here ("Alice" logs in as "alice"), so the
+    # budget is too; keys are bounded so a huge username cannot fail the insert.
+    return f"user:{username.strip().lower()[:150]}"
+
+
+def address_key(address: str) -> str:
+    return f"addr:{address[:60]}"
 
 
 def lockout_keys(request: HttpRequest | None, username: str) -> list[str]:
-    # Usernames are case-insensitive here ("Alice" logs in as "alice"), so the
-    # budget is too; keys are bounded so a huge username cannot fail the insert.
-    keys = [f"user:{username.strip().lower()[:150]}"]
+    keys = [user_key(username)]
     address = client_address(request)
     if address:
-        keys.append(f"addr:{address[:60]}")
+        keys.append(address_key(address))
     return keys
+
+
+def unlock(target: str, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, int | None]:
+    """Clear the failure counts of a username or a client address (an IPv4 or
+    IPv6 address, in any spelling): what the target is, and the failures
+    cleared (None when nothing was counted for it). ``ValueError`` for an
+    empty target."""
+    target = target.strip()
+    if not target:
+        raise ValueError("Give a username or a client address to unlock.")
+    try:
+        address = ipaddress.ip_address(target)
+    except ValueError:
+        keys, what = [user_key(target)], f"user {target!r}"
+    else:
+        # A client address as REMOTE_ADDR or X-Forwarded-For spells it, in its
+        # canonical form too ("::1" for "0:0:0:0:0:0:0:1"); a username that
+        # looks like an address is cleared as well.
+        keys, what = [address_key(target), address_key(str(address)), user_key(target)], f"address {address}"
+    with transaction.atomic(using=using):
+        rows = list(LoginFailure.objects.using(using).select_for_update().filter(key__in=keys))
+        LoginFailure.objects.using(using).filter(pk__in=[row.pk for row in rows]).delete()
+    return what, sum(row.count for row in rows) if rows else None
 
 
 def _reserve(keys: list[str]) -> int | None:
@@ -102,7 +146,7 @@ class LockoutBackend(ModelBackend):
         retry_after = reserve_attempt(keys)
         if retry_after is not None:
             if request is not None:
-                setattr(getattr(request, "_request", request), LOCKED_ATTRIBUTE, retry_after)
+                request.META[LOCKED_KEY] = retry_after
             raise PermissionDenied("Too many failed log-in attempts.")
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None:
@@ -118,7 +162,7 @@ class LockoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        retry_after = getattr(request, LOCKED_ATTRIBUTE, None)
+        retry_after = request.META.get(LOCKED_KEY)
         if retry_after is None:
             return response
         minutes = math.ceil(retry_after / 60)

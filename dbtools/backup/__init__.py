@@ -14,6 +14,12 @@ size and sha256 against its manifest, the engine, the dump's format, then on
 a staged copy the integrity check (SQLite) and the tables and row counts
 against the manifest. Only then is a safety backup of the live data taken
 and the live data replaced, all or nothing.
+
+Our own code rather than django-dbbackup, whose command names this follows:
+since 5.0 it also copies SQLite with the online backup API, but it keeps no
+manifest (size, sha256, tables, row counts) to check a file against, and a
+restore does not stage and check the file before the live data is replaced.
+Those checks are what this package is for.
 """
 
 from __future__ import annotations

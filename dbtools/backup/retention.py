@@ -59,12 +59,12 @@ def plan_retention(items: Iterable[BackupFile], policy: Policy) -> tuple[list[Ba
     kept: list[BackupFile] = []
     deleted: list[BackupFile] = []
     for members in groups.values():
-        members.sort(key=lambda i: i.created_at, reverse=True)  # type: ignore[arg-type, return-value]
+        members.sort(key=lambda i: i.created_at, reverse=True)
         keep_ids = {id(i) for i in members[: policy.keep]}
         for position, limit in ((0, policy.daily), (1, policy.weekly), (2, policy.monthly)):
             seen: list[Any] = []
             for item in members:
-                bucket = _buckets(item.created_at)[position]  # type: ignore[arg-type]
+                bucket = _buckets(item.created_at)[position]
                 if bucket in seen:
                     continue
                 if len(seen) >= limit:

@@ -341,6 +341,22 @@ def test_one_setting_limits_a_json_body(alice_client, settings):
     assert Post.objects.count() == 1
 
 
+def test_a_3_mb_json_body_passes_a_5_mb_limit(alice_client, settings, monkeypatch):
+    # API_MAX_BODY_BYTES=5MB as the environment writes it; Django's form limit stays at its 2.5 MiB default.
+    from project.env import env_bytes
+
+    monkeypatch.setenv("API_MAX_BODY_BYTES", "5MB")
+    settings.API_MAX_BODY_BYTES = env_bytes("API_MAX_BODY_BYTES", 0)
+    assert settings.API_MAX_BODY_BYTES == 5_000_000
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < 3_000_000
+    # A post body holds at most 100,000 characters, so a 3 MB request reaches the
+    # serializer, parsed whole, and is refused there for its content, not its size.
+    response = alice_client.post("/api/posts/", {"title": "big", "body": "x" * 3_000_000}, format="json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["fields"] == {"body": ["Ensure this field has no more than 100000 characters."]}
+    assert Post.objects.count() == 0
+
+
 def test_a_json_body_longer_than_declared_stops_at_the_same_limit(alice, settings):
     settings.API_MAX_BODY_BYTES = 5000
     factory = APIRequestFactory()

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from posts.models import Post
 from posts.services import post_create
 from project.api import AnonThrottle, UserThrottle
-from project.cache import cache_from_url
+from project.cache import SharedFileCache, cache_from_url
 from project.testing.api import client_for, detail_of
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,11 @@ def test_cache_urls(tmp_path):
         "BACKEND": "project.cache.SharedFileCache",
         "LOCATION": f"{tmp_path}/c",
     }
+    # The folder is made on first use, owner-only, not when the settings are read.
+    assert not (tmp_path / "c").exists()
+    store = SharedFileCache(f"{tmp_path}/c", {})
+    store.set("k", 1)
+    assert store.get("k") == 1
     assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
     with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
         cache_from_url("memcached://x")

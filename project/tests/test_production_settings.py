@@ -6,13 +6,14 @@ import sys
 from http import HTTPStatus
 
 import pytest
+from csp.decorators import csp_update
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
 from dbtools import sqlite
 from dbtools.tests.library_support import FIXED_SQLITE_EXPECTED, without_pysqlite3
-from project.middleware import ContentSecurityPolicyMiddleware, csp_update
 from project.testing.api import detail_of
 
 PRODUCTION_ENV = {
@@ -118,11 +119,14 @@ def test_security_headers_on_real_responses(client):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     csp = response["Content-Security-Policy"]
-    assert "default-src 'self'" in csp
-    assert "frame-ancestors 'none'" in csp
-    assert "script-src 'self';" in csp
-    assert "style-src 'self' 'sha256-" in csp
+    directives = parse_csp(csp)
+    assert directives["default-src"] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["style-src"][0] == "'self'"
+    assert directives["style-src"][1].startswith("'sha256-")
     assert "unsafe-inline" not in csp
+    assert "Content-Security-Policy-Report-Only" not in response
     cookie = response.cookies["csrftoken"]
     assert cookie["secure"] is True
     assert cookie["httponly"] is True
@@ -149,17 +153,39 @@ def test_tls_proxy_switch_sets_the_proxy_header(tmp_path):
     assert off.stdout.strip() == "None", off.stderr
 
 
+def parse_csp(header: str) -> dict[str, list[str]]:
+    """directive -> sources (django-csp writes the directives in no fixed order)."""
+    return {name: sources for name, *sources in (part.split() for part in header.split(";") if part.strip())}
+
+
 def test_csp_can_be_extended_per_view_without_changing_the_site_policy():
-    @csp_update(img_src=["https://images.example"])
+    @csp_update({"img-src": ["https://images.example"]})
     def view(request):
         return HttpResponse("ok")
 
-    middleware = ContentSecurityPolicyMiddleware(view)
-    header = middleware(RequestFactory().get("/"))["Content-Security-Policy"]
-    assert "img-src 'self' data: https://images.example;" in header
-    plain = ContentSecurityPolicyMiddleware(lambda request: HttpResponse("ok"))(RequestFactory().get("/"))
+    header = CSPMiddleware(view)(RequestFactory().get("/"))["Content-Security-Policy"]
+    assert parse_csp(header)["img-src"] == ["'self'", "data:", "https://images.example"]
+    plain = CSPMiddleware(lambda request: HttpResponse("ok"))(RequestFactory().get("/"))
     assert "https://images.example" not in plain["Content-Security-Policy"]
-    assert settings.CONTENT_SECURITY_POLICY["img-src"] == ["'self'", "data:"]
+    assert settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] == ["'self'", "data:"]
+
+
+def test_csp_report_only_sends_the_same_policy_without_enforcing_it(tmp_path):
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "r = Client().get('/accounts/login/', secure=True); "
+        "print(r.status_code, r.has_header('Content-Security-Policy')); "
+        "print(r.get('Content-Security-Policy-Report-Only', ''))"
+    )
+    env = {**PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "project.settings", "ALLOWED_HOSTS": "testserver"}
+    env.update(STATIC_MANIFEST="false", LOG_LEVEL="WARNING")  # nothing collected here; no request line on stdout
+    enforced = run_manage(tmp_path, "-c", code, **env)
+    reported = run_manage(tmp_path, "-c", code, **env, CSP_REPORT_ONLY="true")
+    assert enforced.stdout.splitlines() == ["200 True", ""], enforced.stderr
+    status, policy = reported.stdout.splitlines()
+    assert status == "200 False", reported.stderr
+    assert parse_csp(policy)["script-src"] == ["'self'"]
+    assert parse_csp(policy)["frame-ancestors"] == ["'none'"]
 
 
 @pytest.mark.django_db

@@ -114,3 +114,50 @@ def test_manage_py_names_a_configuration_error_instead_of_a_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("Configuration error: SECRET_KEY is not set.")
     assert "Traceback" not in result.stderr
+
+
+def test_importing_the_settings_creates_no_folder(tmp_path):
+    # The defaults put the database, the cache and the backups under VAR_DIR;
+    # reading the settings (as every command and `check` does) makes none of them.
+    var = tmp_path / "var"
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CACHE_URL", "REDIS_URL", "BACKUP_DIR"}}
+    env = {**clean, "DEBUG": "true", "VAR_DIR": str(var), "ENV_FILE": str(tmp_path / "none.env")}
+    env["DJANGO_SETTINGS_MODULE"] = "project.settings"
+
+    def run(code):
+        return subprocess.run(
+            [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    imported = run("import django; django.setup(); from django.conf import settings; print(settings.CACHE_URL)")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == f"file://{var / 'cache'}"
+    assert not var.exists()
+    # The folders appear where they are first used: the default database's on connect, the cache's on first write.
+    used = run(
+        "import django; django.setup(); from django.db import connection; from django.core.cache import cache; "
+        "connection.ensure_connection(); cache.set('k', 1)"
+    )
+    assert used.returncode == 0, used.stderr
+    assert (var / "db.sqlite3").is_file()
+    assert (var / "cache").is_dir()
+    assert not (var / "backups").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("2621440", 2_621_440), ("5MB", 5_000_000), ("5 MiB", 5 * 2**20), ("64kb", 64_000)]
+)
+def test_env_bytes(monkeypatch, raw, expected):
+    from project.env import env_bytes
+
+    monkeypatch.setenv("SIZE", raw)
+    assert env_bytes("SIZE", 1) == expected
+
+
+@pytest.mark.parametrize("raw", ["5 megabytes", "MB", "-5MB", "1.5MB"])
+def test_env_bytes_refuses_what_is_not_a_size(monkeypatch, raw):
+    from project.env import env_bytes
+
+    monkeypatch.setenv("SIZE", raw)
+    with pytest.raises(ImproperlyConfigured, match="is not a size in bytes"):
+        env_bytes("SIZE", 1)

@@ -26,6 +26,7 @@ import decimal
 import multiprocessing
 from collections.abc import Mapping
 from itertools import tee
+from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base, creation, features, operations, schema
@@ -33,6 +34,7 @@ from django.utils.asyncio import async_unsafe
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from django.utils.functional import cached_property
 
+from dbtools.engines import CREATE_FOLDER_OPTION
 from dbtools.sqlite import Database
 
 if Database is not base.Database:
@@ -133,8 +135,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
     features_class = DatabaseFeatures
     ops_class = DatabaseOperations
 
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        self.create_folder = bool(params.pop(CREATE_FOLDER_OPTION, False))
+        return params
+
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if self.create_folder:
+            # The project's default database: its folder is made when first
+            # used, not when the settings are read (engines.CREATE_FOLDER_OPTION).
+            Path(conn_params["database"]).parent.mkdir(parents=True, exist_ok=True)
         # Django's get_new_connection, on this library.
         conn = Database.connect(**conn_params)
         base.register_functions(conn)
