@@ -105,10 +105,40 @@ class TableCopy:
 class CopyReport:
     tables: list[TableCopy] = field(default_factory=list)
     seconds: float = 0.0
+    #: Seconds per phase (PHASES), by this process's clock: time waiting for
+    #: the target server counts where the wait happens (mostly "write": the
+    #: end of each table's COPY on PostgreSQL; "commit": the deferred checks).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+
+#: Where a copy's time goes: reading and converting the source rows, their
+#: checksums, preparing and writing them, checking and reading back the
+#: target, and the commit.
+PHASES = ("read", "checksum", "write", "verify", "commit")
+
+
+class PhaseClock:
+    """Adds wall time to one phase at a time: ``start(name)`` ends the running
+    phase and begins ``name``; ``stop()`` ends it."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        totals.update(dict.fromkeys(PHASES, 0.0))
+        self.phase: str | None = None
+        self.since = 0.0
+
+    def start(self, phase: str | None) -> None:
+        now = time.perf_counter()
+        if self.phase is not None:
+            self.totals[self.phase] += now - self.since
+        self.phase, self.since = phase, now
+
+    def stop(self) -> None:
+        self.start(None)
 
 
 # --- connections ---------------------------------------------------------------
@@ -305,35 +335,31 @@ def read_pages(conn: BaseDatabaseWrapper, model: type[Model], batch_size: int) -
 # --- writing -------------------------------------------------------------------------
 
 
-class TableWriter:
-    """Writes rows into one table the fastest way its engine has
-    (``Engine.write_rows``: COPY on PostgreSQL, one prepared INSERT on SQLite,
-    multi-row INSERTs on MariaDB), without Django's query log (with DEBUG on
-    it would keep every statement's text)."""
+@contextmanager
+def table_writer(conn: BaseDatabaseWrapper, model: type[Model]) -> Iterator[Callable[[list[tuple]], None]]:
+    """A function that writes batches of source rows into ``model``'s table
+    the fastest way its engine has (``Engine.row_writer``: one COPY per table
+    on PostgreSQL, one prepared INSERT on SQLite, multi-row INSERTs on
+    MariaDB), each value through the target field's ``get_db_prep_save``, and
+    without Django's query log (with DEBUG on it would keep every
+    statement's text). Driver errors, at a call or when the block ends (the
+    end of a COPY), come out as Django's ``DatabaseError``."""
+    fields = copied_fields(model)
+    preparers: list[Callable[[Any], Any]] = [
+        (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
+    ]
 
-    def __init__(self, conn: BaseDatabaseWrapper, model: type[Model]) -> None:
-        self.conn = conn
-        self.engine = engine_for(conn)
-        fields = copied_fields(model)
-        self.table = model._meta.db_table
-        self.columns = [f.column for f in fields]
-        self.preparers: list[Callable[[Any], Any]] = [
-            (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
-        ]
-        conn.ensure_connection()
-        with conn.wrap_database_errors:
-            self.cursor = conn.make_cursor(conn.create_cursor())
-
-    def _prepared(self, rows: list[tuple]) -> list[list[Any]]:
-        preparers = self.preparers
+    def prepared(rows: list[tuple]) -> list[list[Any]]:
         return [[prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows]
 
-    def write(self, rows: list[tuple]) -> None:
-        with self.conn.wrap_database_errors:
-            self.engine.write_rows(self.cursor, self.table, self.columns, self._prepared(rows))
-
-    def close(self) -> None:
-        self.cursor.close()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = conn.make_cursor(conn.create_cursor())
+        try:
+            with engine_for(conn).row_writer(cursor, model._meta.db_table, [f.column for f in fields]) as write:
+                yield lambda rows: write(prepared(rows))
+        finally:
+            cursor.close()
 
 
 # --- the copy ------------------------------------------------------------------------
@@ -385,6 +411,7 @@ def copy_database(
         raise CopyError("The target connection is inside a transaction; dbcopy must open its own.")
     tables = [m._meta.db_table for m in models]
     current: TableCopy | None = None
+    clock = PhaseClock(report.phases)
     try:
         with read_only_snapshot(src), transaction.atomic(using=dst.alias), dst.constraint_checks_disabled():
             existing = target_data(target, models)
@@ -397,19 +424,27 @@ def copy_database(
             for model in models:
                 current = TableCopy(model._meta.db_table)
                 report.tables.append(current)
+                clock.start("read")
                 total = model._base_manager.using(src.alias).count()
                 bar = Progress(total, current.table, stream=progress_stream, enabled=show_progress)
-                writer = TableWriter(dst, model)
-                try:
-                    for rows in read_pages(src, model, batch_size):
-                        writer.write(rows)
-                        current.rows += len(rows)
+                clock.start("write")
+                with table_writer(dst, model) as write:
+                    pages = read_pages(src, model, batch_size)
+                    while True:
+                        clock.start("read")
+                        rows = next(pages, None)
+                        if rows is None:
+                            break
+                        clock.start("checksum")
                         current.checksum = (current.checksum + rows_checksum(rows)) % CHECKSUM_MODULUS
+                        clock.start("write")
+                        write(rows)
+                        current.rows += len(rows)
                         bar.advance(len(rows))
-                finally:
-                    writer.close()
+                    clock.start("write")  # the end of the block waits for the server
             current = None
             log("Checking foreign keys, row counts and checksums on the target ...")
+            clock.start("verify")
             dst.check_constraints(table_names=tables)
             for model, copied in zip(models, report.tables, strict=True):
                 verify_table(dst, model, copied, batch_size)
@@ -418,6 +453,8 @@ def copy_database(
             with dst.cursor() as cursor:
                 for statement in dst.ops.sequence_reset_sql(no_style(), models):
                     cursor.execute(statement)
+            clock.start("commit")
+        clock.stop()
     except CopyError as exc:
         if current is None and not report.tables:
             raise

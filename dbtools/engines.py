@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -321,14 +321,21 @@ class Engine:
         """Undo ``begin_read_only``'s changes to the Django connection (runs
         even when the session could not be reset)."""
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-        """Insert prepared rows: multi-row INSERT statements, within the
-        engine's parameter limit."""
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
+        """A function that inserts batches of prepared rows into ``table``
+        (values in ``columns`` order), usable until the block ends; errors
+        may surface at any call or when the block ends. Here: multi-row
+        INSERT statements within the engine's parameter limit."""
         prefix, placeholder = self._insert_sql(table, columns)
         per_statement = max(1, min(self.connection.ops.bulk_batch_size(columns, [None] * 1000), 65535 // len(columns)))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(prefix + ", ".join([placeholder] * len(chunk)), [v for row in chunk for v in row])
+
+        def write(rows: list[list[Any]]) -> None:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                cursor.execute(prefix + ", ".join([placeholder] * len(chunk)), [v for row in chunk for v in row])
+
+        yield write
 
     def _insert_sql(self, table: str, columns: list[str]) -> tuple[str, str]:
         quoted = ", ".join(self.quote(c) for c in columns)
@@ -474,10 +481,11 @@ class SQLiteEngine(Engine):
     def after_read_only(self) -> None:
         self.connection.transaction_mode = self._saved_transaction_mode
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
         # One prepared single-row INSERT, run for every row: SQLite's fastest.
         prefix, placeholder = self._insert_sql(table, columns)
-        cursor.executemany(prefix + placeholder, rows)
+        yield lambda rows: cursor.executemany(prefix + placeholder, rows)
 
 
 class PostgreSQLEngine(Engine):
@@ -563,13 +571,21 @@ class PostgreSQLEngine(Engine):
     def in_read_only(self, cursor: Any) -> None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-        # COPY ... FROM STDIN, several times faster than INSERT; psycopg's own
-        # cursor API (Django's cursor wrapper exposes it as .cursor).
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
+        # One COPY ... FROM STDIN per table, open while the batches stream in
+        # (psycopg's cursor API; Django's cursor wrapper exposes it as
+        # .cursor). The server parses rows and runs the table's triggers as
+        # they arrive, while this process reads the next batch: a COPY per
+        # batch would wait for the server at the end of every batch.
         quoted = ", ".join(self.quote(c) for c in columns)
         with cursor.cursor.copy(f"COPY {self.quote(table)} ({quoted}) FROM STDIN") as copy:
-            for values in rows:
-                copy.write_row(values)
+
+            def write(rows: list[list[Any]]) -> None:
+                for values in rows:
+                    copy.write_row(values)
+
+            yield write
 
 
 class MySQLEngine(Engine):

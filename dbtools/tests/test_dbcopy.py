@@ -10,6 +10,7 @@ SQLite sides are real files in a temporary folder.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -203,7 +204,10 @@ def test_failure_midway_rolls_the_target_back_and_leaves_the_source_alone(sqlite
     with pytest.raises(CommandError) as excinfo:
         dbcopy("--from", source, "--to", "default", "--noinput", "--batch-size", "2")
     message = str(excinfo.value)
-    assert "while copying posts_post after 10 rows" in message
+    # After the 10 good rows on the engines that insert batch by batch; a
+    # COPY reports the bad row when the table's stream ends (after all 11),
+    # and PostgreSQL's own message names its line.
+    assert re.search(r"while copying posts_post after 1[01] rows", message)
     assert "The target was rolled back and holds what it held before" in message
     assert snapshot("default") == before
     assert file_digest(source) == digest
