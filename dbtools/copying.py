@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from datetime import timezone as dt_timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,9 @@ class CopyReport:
 
 
 #: Where a copy's time goes: reading and converting the source rows, their
-#: checksums, preparing and writing them, checking and reading back the
-#: target, and the commit.
-PHASES = ("read", "checksum", "write", "verify", "commit")
+#: checksums, preparing and writing them, building the indexes and checking
+#: the foreign keys on the target, reading the target back (row counts and checksums), the commit.
+PHASES = ("read", "checksum", "write", "indexes and keys", "verify", "commit")
 
 
 class PhaseClock:
@@ -304,13 +305,18 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
+# Values that spell the same from every engine as they are (the fast path).
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def rows_checksum(rows: Iterable[tuple]) -> int:
     """Sum of per-row digests: independent of row order, which differs between
     engines for text keys (collations)."""
     total = 0
+    blake2b, as_is, canonical = hashlib.blake2b, _AS_IS, _canonical
     for row in rows:
-        digest = hashlib.blake2b(repr(tuple(_canonical(v) for v in row)).encode(), digest_size=16).digest()
-        total += int.from_bytes(digest, "big")
+        text = repr([v if type(v) in as_is else canonical(v) for v in row])
+        total += int.from_bytes(blake2b(text.encode(), digest_size=16).digest(), "big")
     return total % CHECKSUM_MODULUS
 
 
@@ -340,23 +346,33 @@ def table_writer(conn: BaseDatabaseWrapper, model: type[Model]) -> Iterator[Call
     """A function that writes batches of source rows into ``model``'s table
     the fastest way its engine has (``Engine.row_writer``: one COPY per table
     on PostgreSQL, one prepared INSERT on SQLite, multi-row INSERTs on
-    MariaDB), each value through the target field's ``get_db_prep_save``, and
-    without Django's query log (with DEBUG on it would keep every
+    MariaDB), values through the target field's ``get_db_prep_save`` unless
+    the engine takes them as read (``Engine.writes_as_read``), and without
+    Django's query log (with DEBUG on it would keep every
     statement's text). Driver errors, at a call or when the block ends (the
     end of a COPY), come out as Django's ``DatabaseError``."""
     fields = copied_fields(model)
-    preparers: list[Callable[[Any], Any]] = [
-        (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
+    engine = engine_for(conn)
+    preparers = [
+        (index, partial(f.get_db_prep_save, connection=conn))
+        for index, f in enumerate(fields)
+        if not engine.writes_as_read(f)
     ]
 
-    def prepared(rows: list[tuple]) -> list[list[Any]]:
-        return [[prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows]
+    def prepared(rows: list[tuple]) -> list[tuple] | list[list[Any]]:
+        if not preparers:
+            return rows
+        rows = [list(row) for row in rows]
+        for index, prepare in preparers:
+            for row in rows:
+                row[index] = prepare(row[index])
+        return rows
 
     conn.ensure_connection()
     with conn.wrap_database_errors:
         cursor = conn.make_cursor(conn.create_cursor())
         try:
-            with engine_for(conn).row_writer(cursor, model._meta.db_table, [f.column for f in fields]) as write:
+            with engine.row_writer(cursor, model._meta.db_table, [f.column for f in fields]) as write:
                 yield lambda rows: write(prepared(rows))
         finally:
             cursor.close()
@@ -417,35 +433,36 @@ def copy_database(
             existing = target_data(target, models)
             if existing and not replace:
                 raise CopyError(f"{target.describe()} already holds data ({_summary(existing)}); nothing was copied.")
-            # Children before parents, so foreign keys hold at every step.
             with dst.cursor() as cursor:
-                for model in reversed(models):
-                    cursor.execute(f"DELETE FROM {dst.ops.quote_name(model._meta.db_table)}")  # noqa: S608
-            for model in models:
-                current = TableCopy(model._meta.db_table)
-                report.tables.append(current)
-                clock.start("read")
-                total = model._base_manager.using(src.alias).count()
-                bar = Progress(total, current.table, stream=progress_stream, enabled=show_progress)
-                clock.start("write")
-                with table_writer(dst, model) as write:
-                    pages = read_pages(src, model, batch_size)
-                    while True:
-                        clock.start("read")
-                        rows = next(pages, None)
-                        if rows is None:
-                            break
-                        clock.start("checksum")
-                        current.checksum = (current.checksum + rows_checksum(rows)) % CHECKSUM_MODULUS
-                        clock.start("write")
-                        write(rows)
-                        current.rows += len(rows)
-                        bar.advance(len(rows))
-                    clock.start("write")  # the end of the block waits for the server
-            current = None
-            log("Checking foreign keys, row counts and checksums on the target ...")
-            clock.start("verify")
+                # Children before parents, so foreign keys hold at every step.
+                target.engine.empty_tables(cursor, tables[::-1])
+            with dst.cursor() as keys_cursor, target.engine.set_aside_for_load(keys_cursor, tables):
+                for model in models:
+                    current = TableCopy(model._meta.db_table)
+                    report.tables.append(current)
+                    clock.start("read")
+                    total = model._base_manager.using(src.alias).count()
+                    bar = Progress(total, current.table, stream=progress_stream, enabled=show_progress)
+                    clock.start("write")
+                    with table_writer(dst, model) as write:
+                        pages = read_pages(src, model, batch_size)
+                        while True:
+                            clock.start("read")
+                            rows = next(pages, None)
+                            if rows is None:
+                                break
+                            clock.start("checksum")
+                            current.checksum = (current.checksum + rows_checksum(rows)) % CHECKSUM_MODULUS
+                            clock.start("write")
+                            write(rows)
+                            current.rows += len(rows)
+                            bar.advance(len(rows))
+                        clock.start("write")  # the end of the block waits for the server
+                current = None
+                log("Checking foreign keys, row counts and checksums on the target ...")
+                clock.start("indexes and keys")
             dst.check_constraints(table_names=tables)
+            clock.start("verify")
             for model, copied in zip(models, report.tables, strict=True):
                 verify_table(dst, model, copied, batch_size)
             # PostgreSQL sequences do not move when ids are inserted explicitly;
