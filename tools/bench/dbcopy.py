@@ -41,10 +41,16 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_dbcopy"
 
 
-def manage(*args: str, database_url: str, stdin=None, stdout=None) -> subprocess.Popen:
+def manage(*args: str, database_url: str, stdin=None, stdout=None, stderr=None) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "benchmark-only", "DEBUG": "false"}
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, stdin=stdin, stdout=stdout, text=True
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
     )
 
 
@@ -89,7 +95,19 @@ def check_posts(url: str, expected: int, method: str) -> None:
 
 def dbcopy(source: str, target: str) -> tuple[float, int, dict[str, float], list[str]]:
     """One dbcopy: seconds, peak KiB, its time by phase, the tables it copied."""
-    seconds, peak, output = run("dbcopy", "--from", source, "--to", target, "--noinput", database_url=source)
+    started = time.perf_counter()
+    process = manage(
+        "dbcopy",
+        "--from",
+        source,
+        "--to",
+        target,
+        "--noinput",
+        database_url=source,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the progress bars
+    )
+    seconds, peak, output = timed(process, started)
     phases = {
         name: float(value)
         for name, value in re.findall(r"(\w[\w ]*?) ([\d.]+) s", _line(output, "Time by phase:").partition(":")[2])
