@@ -336,7 +336,8 @@ class Engine:
         nothing (the caller defers the foreign keys and checks them)."""
         yield
 
-    def writes_as_read(self, field: Field) -> bool:
+    @classmethod
+    def writes_as_read(cls, field: Field) -> bool:
         """Whether ``row_writer`` takes the value the ORM read for ``field``
         (from any engine) as it is, without ``get_db_prep_save``."""
         return False
@@ -665,10 +666,11 @@ class PostgreSQLEngine(Engine):
         models.DateField,
     )
 
-    def writes_as_read(self, field: Field) -> bool:
-        if isinstance(field, models.ForeignKey) and type(field) in (models.ForeignKey, models.OneToOneField):
-            return self.writes_as_read(field.target_field)
-        return type(field) in self.WRITTEN_AS_READ
+    @classmethod
+    def writes_as_read(cls, field: Field) -> bool:
+        if type(field) in (models.ForeignKey, models.OneToOneField):
+            return cls.writes_as_read(field.target_field)
+        return type(field) in cls.WRITTEN_AS_READ
 
     @contextlib.contextmanager
     def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
