@@ -230,7 +230,9 @@ def main() -> None:
         "Where dbcopy's time goes (its own clock, fastest round): "
         + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
     )
-    print(f"  the rest of {copy_seconds:.1f} s is starting Python and Django and opening the two databases")
+    print(
+        f"  the rest of {copy_seconds:.1f} s: starting Python and Django, the checks before the copy (migrations of both sides, data in the target)"
+    )
     goals = [f"peak under 100 MB ({'met' if copy_peak < 100 * 1024 else 'NOT met'})"]
     if loads:
         pg_seconds = results["pgloader, data only (not verified)"][0]
