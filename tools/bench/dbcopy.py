@@ -231,7 +231,8 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
     )
     print(
-        f"  the rest of {copy_seconds:.1f} s: starting Python and Django, the checks before the copy (migrations of both sides, data in the target)"
+        f"  the rest of {copy_seconds:.1f} s: starting Python and Django, and the checks before the copy "
+        "(migrations of both sides, data in the target)"
     )
     goals = [f"peak under 100 MB ({'met' if copy_peak < 100 * 1024 else 'NOT met'})"]
     if loads:
