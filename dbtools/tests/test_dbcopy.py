@@ -184,19 +184,27 @@ def test_noinput_replaces_the_target_data(sqlite_url):
     assert snapshot("default") == original
 
 
-def test_failure_midway_rolls_the_target_back_and_leaves_the_source_alone(sqlite_url):
+def filled_with_bad_post(sqlite_url, pragma: str, author_sql: str, title: str) -> str:
+    """A filled source SQLite file plus one post written past one of SQLite's
+    own checks (``pragma`` turns it off): a row every target refuses."""
     source = sqlite_url("source")
     with alias_for(source) as alias:
         fill(alias)
-        # A row every target refuses, written around SQLite's CHECK constraint:
-        # the copy fails inside posts_post, after users and earlier posts.
         with connections[alias].cursor() as cursor:
-            cursor.execute("PRAGMA ignore_check_constraints=ON")
+            cursor.execute(pragma)
             cursor.execute(
-                "INSERT INTO posts_post (author_id, title, body, created_at, updated_at) "
-                "SELECT MIN(id), %s, 'b', '2024-01-01 00:00:00', '2024-01-01 00:00:00' FROM users_user",
-                ["x" * 300],
+                "INSERT INTO posts_post (author_id, title, body, created_at, updated_at) "  # noqa: S608
+                f"SELECT {author_sql}, %s, 'b', '2024-01-01 00:00:00', '2024-01-01 00:00:00' FROM users_user LIMIT 1",
+                [title],
             )
+    return source
+
+
+def test_failure_midway_rolls_the_target_back_and_leaves_the_source_alone(sqlite_url):
+    # A row every target refuses, written around SQLite's CHECK constraint:
+    # the copy fails inside posts_post, after users and earlier posts.
+    source = filled_with_bad_post(sqlite_url, "PRAGMA ignore_check_constraints=ON", "MIN(id)", "x" * 300)
+    with alias_for(source) as alias:
         original = snapshot(alias)
     digest = file_digest(source)
     before = make_target_data()
@@ -357,15 +365,7 @@ def schema(alias: str) -> dict[str, dict]:
 
 
 def test_a_row_without_its_parent_fails_and_the_indexes_and_keys_stay(sqlite_url):
-    source = sqlite_url("source")
-    with alias_for(source) as alias:
-        fill(alias)
-        with connections[alias].cursor() as cursor:
-            cursor.execute("PRAGMA foreign_keys=OFF")
-            cursor.execute(
-                "INSERT INTO posts_post (author_id, title, body, created_at, updated_at) "
-                "VALUES (999999, 'orphan', 'b', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
-            )
+    source = filled_with_bad_post(sqlite_url, "PRAGMA foreign_keys=OFF", "999999", "orphan")
     before = make_target_data()
     indexes_and_keys = schema("default")
 
