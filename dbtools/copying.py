@@ -10,10 +10,14 @@ design, and why:
   batch size, not the table size, on every engine.
 - Values pass through the ORM's field converters on both sides, so a SQLite
   datetime string becomes a PostgreSQL ``timestamptz`` and a MariaDB ``tinyint``
-  becomes a boolean. Rows are written with multi-row ``INSERT`` statements
-  built from the target's own quoting and ``get_db_prep_save``, not through
-  ``bulk_create``: that would run ``pre_save`` and overwrite every
-  ``auto_now`` timestamp with the time of the copy.
+  becomes a boolean. Rows are written the target engine's fastest way
+  (``Engine.row_writer``: one streamed ``COPY`` per table on PostgreSQL,
+  multi-row ``INSERT`` on MariaDB, a prepared ``INSERT`` on SQLite) with the
+  target fields' ``get_db_prep_save``, not through ``bulk_create``: that
+  would run ``pre_save`` and overwrite every ``auto_now`` timestamp with the
+  time of the copy. Around the load the engine may set aside what it builds
+  faster once than row by row (``Engine.set_aside_for_load``: PostgreSQL's
+  secondary indexes and foreign keys), inside the same transaction.
 - Everything written to the target happens in one transaction: replacing old
   data, the copy, the checks. A failure anywhere rolls all of it back, so the
   target is left exactly as it was.
