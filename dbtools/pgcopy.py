@@ -29,8 +29,9 @@ class BoundedQueueWriter(Writer):
     """Sends COPY data from a worker thread; ``write`` blocks once
     ``max_bytes`` of data wait to be sent."""
 
-    def __init__(self, cursor: Any, *, max_bytes: int = 8 * 1024 * 1024) -> None:
-        self._target = LibpqWriter(cursor)
+    def __init__(self, cursor: Any, *, max_bytes: int = 8 * 1024 * 1024, target: Writer | None = None) -> None:
+        # ``target``: where the worker sends (psycopg's LibpqWriter on the cursor unless given).
+        self._target = target if target is not None else LibpqWriter(cursor)
         self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=max(1, max_bytes // BLOCK_BYTES))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._send, name="dbcopy-copy-writer", daemon=True)
