@@ -136,11 +136,13 @@ test-postgres: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 test-mysql: $(VENV)/.dev-installed $(VENV)/.mysql-installed
 	DATABASE_URL=$(MYSQL_URL) $(PY) -m pytest
 
-# --- Benchmark: dbcopy vs dumpdata | loaddata (SQLite -> PostgreSQL) ----------
-# 100,000 demo posts; prints time and peak memory of both. BENCH_POSTGRES_URL
-# names the scratch target database (dropped and created again).
+# --- Benchmark: dbcopy vs pgloader vs dumpdata | loaddata (SQLite -> PostgreSQL)
+# 100,000 demo posts; prints time and peak memory of each, and dbcopy's time by
+# phase. pgloader is measured when it is installed (Debian: apt-get install -y
+# pgloader), skipped with a note otherwise. BENCH_POSTGRES_URL names the scratch
+# target database (dropped and created again); BENCH_ARGS e.g. "--rounds 3 --no-loaddata".
 bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
-	flock /tmp/project-bench.lock $(PY) -m tools.bench.dbcopy
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.dbcopy $(BENCH_ARGS)
 
 # Search at 1,000 vs 1,000,000 posts (tools/bench/search.py; builds its SQLite data
 # sets once in the temp folder). Serialised with the other benchmarks.

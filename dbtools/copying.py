@@ -10,10 +10,14 @@ design, and why:
   batch size, not the table size, on every engine.
 - Values pass through the ORM's field converters on both sides, so a SQLite
   datetime string becomes a PostgreSQL ``timestamptz`` and a MariaDB ``tinyint``
-  becomes a boolean. Rows are written with multi-row ``INSERT`` statements
-  built from the target's own quoting and ``get_db_prep_save``, not through
-  ``bulk_create``: that would run ``pre_save`` and overwrite every
-  ``auto_now`` timestamp with the time of the copy.
+  becomes a boolean. Rows are written the target engine's fastest way
+  (``Engine.row_writer``: one streamed ``COPY`` per table on PostgreSQL,
+  multi-row ``INSERT`` on MariaDB, a prepared ``INSERT`` on SQLite) with the
+  target fields' ``get_db_prep_save``, not through ``bulk_create``: that
+  would run ``pre_save`` and overwrite every ``auto_now`` timestamp with the
+  time of the copy. Around the load the engine may set aside what it builds
+  faster once than row by row (``Engine.set_aside_for_load``: PostgreSQL's
+  secondary indexes and foreign keys), inside the same transaction.
 - Everything written to the target happens in one transaction: replacing old
   data, the copy, the checks. A failure anywhere rolls all of it back, so the
   target is left exactly as it was.
@@ -38,6 +42,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from datetime import timezone as dt_timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +108,40 @@ class TableCopy:
 class CopyReport:
     tables: list[TableCopy] = field(default_factory=list)
     seconds: float = 0.0
+    #: Seconds per phase (PHASES), by this process's clock: time waiting for
+    #: the target server counts where the wait happens (mostly "write": the
+    #: end of each table's COPY on PostgreSQL; "commit": the deferred checks).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+
+#: Where a copy's time goes: reading and converting the source rows, their
+#: checksums, preparing and writing them, building the indexes and checking
+#: the foreign keys on the target, reading the target back (row counts and checksums), the commit.
+PHASES = ("read", "checksum", "write", "indexes and keys", "verify", "commit")
+
+
+class PhaseClock:
+    """Adds wall time to one phase at a time: ``start(name)`` ends the running
+    phase and begins ``name``; ``stop()`` ends it."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        totals.update(dict.fromkeys(PHASES, 0.0))
+        self.phase: str | None = None
+        self.since = 0.0
+
+    def start(self, phase: str | None) -> None:
+        now = time.perf_counter()
+        if self.phase is not None:
+            self.totals[self.phase] += now - self.since
+        self.phase, self.since = phase, now
+
+    def stop(self) -> None:
+        self.start(None)
 
 
 # --- connections ---------------------------------------------------------------
@@ -269,13 +304,18 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
+# Values that spell the same from every engine as they are (the fast path).
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def rows_checksum(rows: Iterable[tuple]) -> int:
     """Sum of per-row digests: independent of row order, which differs between
     engines for text keys (collations)."""
     total = 0
+    blake2b, as_is, canonical = hashlib.blake2b, _AS_IS, _canonical
     for row in rows:
-        digest = hashlib.blake2b(repr(tuple(_canonical(v) for v in row)).encode(), digest_size=16).digest()
-        total += int.from_bytes(digest, "big")
+        text = repr([v if type(v) in as_is else canonical(v) for v in row])
+        total += int.from_bytes(blake2b(text.encode(), digest_size=16).digest(), "big")
     return total % CHECKSUM_MODULUS
 
 
@@ -300,35 +340,41 @@ def read_pages(conn: BaseDatabaseWrapper, model: type[Model], batch_size: int) -
 # --- writing -------------------------------------------------------------------------
 
 
-class TableWriter:
-    """Writes rows into one table the fastest way its engine has
-    (``Engine.write_rows``: COPY on PostgreSQL, one prepared INSERT on SQLite,
-    multi-row INSERTs on MariaDB), without Django's query log (with DEBUG on
-    it would keep every statement's text)."""
+@contextmanager
+def table_writer(conn: BaseDatabaseWrapper, model: type[Model]) -> Iterator[Callable[[list[tuple]], None]]:
+    """A function that writes batches of source rows into ``model``'s table
+    the fastest way its engine has (``Engine.row_writer``: one COPY per table
+    on PostgreSQL, one prepared INSERT on SQLite, multi-row INSERTs on
+    MariaDB), values through the target field's ``get_db_prep_save`` unless
+    the engine takes them as read (``Engine.writes_as_read``), and without
+    Django's query log (with DEBUG on it would keep every
+    statement's text). Driver errors, at a call or when the block ends (the
+    end of a COPY), come out as Django's ``DatabaseError``."""
+    fields = copied_fields(model)
+    engine = engine_for(conn)
+    preparers = [
+        (index, partial(f.get_db_prep_save, connection=conn))
+        for index, f in enumerate(fields)
+        if not engine.writes_as_read(f)
+    ]
 
-    def __init__(self, conn: BaseDatabaseWrapper, model: type[Model]) -> None:
-        self.conn = conn
-        self.engine = engine_for(conn)
-        fields = copied_fields(model)
-        self.table = model._meta.db_table
-        self.columns = [f.column for f in fields]
-        self.preparers: list[Callable[[Any], Any]] = [
-            (lambda value, f=f: f.get_db_prep_save(value, connection=conn)) for f in fields
-        ]
-        conn.ensure_connection()
-        with conn.wrap_database_errors:
-            self.cursor = conn.make_cursor(conn.create_cursor())
+    def prepared(rows: list[tuple]) -> list[tuple] | list[list[Any]]:
+        if not preparers:
+            return rows
+        rows = [list(row) for row in rows]
+        for index, prepare in preparers:
+            for row in rows:
+                row[index] = prepare(row[index])
+        return rows
 
-    def _prepared(self, rows: list[tuple]) -> list[list[Any]]:
-        preparers = self.preparers
-        return [[prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows]
-
-    def write(self, rows: list[tuple]) -> None:
-        with self.conn.wrap_database_errors:
-            self.engine.write_rows(self.cursor, self.table, self.columns, self._prepared(rows))
-
-    def close(self) -> None:
-        self.cursor.close()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = conn.make_cursor(conn.create_cursor())
+        try:
+            with engine.row_writer(cursor, model._meta.db_table, [f.column for f in fields]) as write:
+                yield lambda rows: write(prepared(rows))
+        finally:
+            cursor.close()
 
 
 # --- the copy ------------------------------------------------------------------------
@@ -380,33 +426,43 @@ def copy_database(
         raise CopyError("The target connection is inside a transaction; dbcopy must open its own.")
     tables = [m._meta.db_table for m in models]
     current: TableCopy | None = None
+    clock = PhaseClock(report.phases)
     try:
         with read_only_snapshot(src), transaction.atomic(using=dst.alias), dst.constraint_checks_disabled():
             existing = target_data(target, models)
             if existing and not replace:
                 raise CopyError(f"{target.describe()} already holds data ({_summary(existing)}); nothing was copied.")
-            # Children before parents, so foreign keys hold at every step.
             with dst.cursor() as cursor:
-                for model in reversed(models):
-                    cursor.execute(f"DELETE FROM {dst.ops.quote_name(model._meta.db_table)}")  # noqa: S608
-            for model in models:
-                current = TableCopy(model._meta.db_table)
-                report.tables.append(current)
-                with src.cursor() as cursor:
-                    total = engine_for(src).count_rows(cursor, [current.table])[current.table]
-                bar = Progress(total, current.table, stream=progress_stream, enabled=show_progress)
-                writer = TableWriter(dst, model)
-                try:
-                    for rows in read_pages(src, model, batch_size):
-                        writer.write(rows)
-                        current.rows += len(rows)
-                        current.checksum = (current.checksum + rows_checksum(rows)) % CHECKSUM_MODULUS
-                        bar.advance(len(rows))
-                finally:
-                    writer.close()
-            current = None
-            log("Checking foreign keys, row counts and checksums on the target ...")
+                # Children before parents, so foreign keys hold at every step.
+                target.engine.empty_tables(cursor, tables[::-1])
+            with dst.cursor() as keys_cursor, target.engine.set_aside_for_load(keys_cursor, tables):
+                for model in models:
+                    current = TableCopy(model._meta.db_table)
+                    report.tables.append(current)
+                    clock.start("read")
+                    with src.cursor() as cursor:
+                        total = engine_for(src).count_rows(cursor, [current.table])[current.table]
+                    bar = Progress(total, current.table, stream=progress_stream, enabled=show_progress)
+                    clock.start("write")
+                    with table_writer(dst, model) as write:
+                        pages = read_pages(src, model, batch_size)
+                        while True:
+                            clock.start("read")
+                            rows = next(pages, None)
+                            if rows is None:
+                                break
+                            clock.start("checksum")
+                            current.checksum = (current.checksum + rows_checksum(rows)) % CHECKSUM_MODULUS
+                            clock.start("write")
+                            write(rows)
+                            current.rows += len(rows)
+                            bar.advance(len(rows))
+                        clock.start("write")  # the end of the block waits for the server
+                current = None
+                log("Checking foreign keys, row counts and checksums on the target ...")
+                clock.start("indexes and keys")
             dst.check_constraints(table_names=tables)
+            clock.start("verify")
             for model, copied in zip(models, report.tables, strict=True):
                 verify_table(dst, model, copied, batch_size)
             # PostgreSQL sequences do not move when ids are inserted explicitly;
@@ -414,6 +470,8 @@ def copy_database(
             with dst.cursor() as cursor:
                 for statement in dst.ops.sequence_reset_sql(no_style(), models):
                     cursor.execute(statement)
+            clock.start("commit")
+        clock.stop()
     except CopyError as exc:
         if current is None and not report.tables:
             raise

@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.creation import DatabaseCreation as SQLiteCreation
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Field
 from django.db.utils import load_backend
 from django.utils.module_loading import import_string
 
@@ -337,14 +338,41 @@ class Engine:
         """Undo ``begin_read_only``'s changes to the Django connection (runs
         even when the session could not be reset)."""
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-        """Insert prepared rows: multi-row INSERT statements, within the
-        engine's parameter limit."""
+    def empty_tables(self, cursor: Any, tables: list[str]) -> None:
+        """Delete every row of ``tables`` (referencing tables first) inside
+        the caller's transaction, firing the tables' delete triggers."""
+        for table in tables:
+            cursor.execute(f"DELETE FROM {self.quote(table)}")  # noqa: S608 (quoted identifier)
+
+    @contextlib.contextmanager
+    def set_aside_for_load(self, cursor: Any, tables: list[str]) -> Iterator[None]:
+        """Around a bulk load of ``tables`` inside the caller's transaction:
+        what the engine builds faster once, at the end of the block, than row
+        by row (indexes, foreign keys), taken away and put back. Here:
+        nothing (the caller defers the foreign keys and checks them)."""
+        yield
+
+    @classmethod
+    def writes_as_read(cls, field: Field) -> bool:
+        """Whether ``row_writer`` takes the value the ORM read for ``field``
+        (from any engine) as it is, without ``get_db_prep_save``."""
+        return False
+
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
+        """A function that inserts batches of prepared rows into ``table``
+        (values in ``columns`` order), usable until the block ends; errors
+        may surface at any call or when the block ends. Here: multi-row
+        INSERT statements within the engine's parameter limit."""
         prefix, placeholder = self._insert_sql(table, columns)
         per_statement = max(1, min(self.connection.ops.bulk_batch_size(columns, [None] * 1000), 65535 // len(columns)))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(prefix + ", ".join([placeholder] * len(chunk)), [v for row in chunk for v in row])
+
+        def write(rows: list[list[Any]]) -> None:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                cursor.execute(prefix + ", ".join([placeholder] * len(chunk)), [v for row in chunk for v in row])
+
+        yield write
 
     def _insert_sql(self, table: str, columns: list[str]) -> tuple[str, str]:
         quoted = ", ".join(self.quote(c) for c in columns)
@@ -497,10 +525,11 @@ class SQLiteEngine(Engine):
     def after_read_only(self) -> None:
         self.connection.transaction_mode = self._saved_transaction_mode
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
         # One prepared single-row INSERT, run for every row: SQLite's fastest.
         prefix, placeholder = self._insert_sql(table, columns)
-        cursor.executemany(prefix + placeholder, rows)
+        yield lambda rows: cursor.executemany(prefix + placeholder, rows)
 
 
 class PostgreSQLEngine(Engine):
@@ -586,13 +615,105 @@ class PostgreSQLEngine(Engine):
     def in_read_only(self, cursor: Any) -> None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
-    def write_rows(self, cursor: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-        # COPY ... FROM STDIN, several times faster than INSERT; psycopg's own
-        # cursor API (Django's cursor wrapper exposes it as .cursor).
+    def empty_tables(self, cursor: Any, tables: list[str]) -> None:
+        # One TRUNCATE of all of them (the foreign keys among them allow it),
+        # which fires the tables' TRUNCATE triggers (posts/triggers.py keeps
+        # the counts with one) and leaves no dead rows behind: the triggers
+        # that look rows up while the load runs find empty tables, not
+        # 100,000 deleted rows to step over. Transactional like DELETE, but
+        # it locks the tables until the commit, and transactions that started
+        # before it see them empty afterwards.
+        cursor.execute("TRUNCATE " + ", ".join(self.quote(table) for table in tables))
+
+    @contextlib.contextmanager
+    def set_aside_for_load(self, cursor: Any, tables: list[str]) -> Iterator[None]:
+        # PostgreSQL's own advice for a bulk load ("Populating a Database":
+        # remove indexes, remove foreign key constraints), as pgloader does.
+        # A deferred foreign key queues one check per row written, run one
+        # by one at the end (an index lookup each); added again after the
+        # load, a key is checked by one join. An index is built once from
+        # all rows faster than it is updated row by row (the GIN index of the
+        # posts' search vectors most of all). Indexes that back a constraint
+        # (primary keys, unique constraints) stay. All of it happens in the
+        # caller's transaction: a failure, a duplicate or a row without its
+        # parent too, rolls the keys and indexes back with the rows. Done
+        # after empty_tables(): with the indexes gone, a trigger's lookup in
+        # a table full of deleted rows would scan them all.
+        regclasses = "SELECT to_regclass(quote_ident(t)) FROM unnest(%s::text[]) AS t"
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "  # noqa: S608
+            f"WHERE contype = 'f' AND conrelid IN ({regclasses}) ORDER BY 1, 2",
+            [tables],
+        )
+        keys = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "  # noqa: S608
+            f"WHERE indrelid IN ({regclasses}) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint WHERE conindid = indexrelid) ORDER BY 1",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        for table, name, _definition in keys:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {self.quote(name)}")
+        for index, _definition in indexes:
+            cursor.execute(f"DROP INDEX {index}")
+        yield
+        for _index, definition in indexes:
+            cursor.execute(definition)
+        for table, name, definition in keys:
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {self.quote(name)} {definition}")
+
+    # Django's own fields (exactly these classes, not subclasses, which may
+    # prepare values their own way) whose values, as the ORM reads them with
+    # USE_TZ on (str, int, bool, aware datetime, date, None), psycopg's COPY
+    # writes as they are: their get_db_prep_save only checks the type, or
+    # wraps an int in the psycopg type of its column, which a COPY does not
+    # need. Preparing every value costs as much as writing it.
+    WRITTEN_AS_READ: ClassVar[tuple[type[Field], ...]] = (
+        models.AutoField,
+        models.BigAutoField,
+        models.SmallAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+        models.CharField,
+        models.TextField,
+        models.EmailField,
+        models.SlugField,
+        models.URLField,
+        models.BooleanField,
+        models.DateTimeField,
+        models.DateField,
+    )
+
+    @classmethod
+    def writes_as_read(cls, field: Field) -> bool:
+        if type(field) in (models.ForeignKey, models.OneToOneField):
+            return cls.writes_as_read(field.target_field)
+        return type(field) in cls.WRITTEN_AS_READ
+
+    @contextlib.contextmanager
+    def row_writer(self, cursor: Any, table: str, columns: list[str]) -> Iterator[Callable[[list[list[Any]]], None]]:
+        # One COPY ... FROM STDIN per table, open while the batches stream in
+        # (psycopg's cursor API; Django's cursor wrapper exposes it as
+        # .cursor). The server parses rows and runs the table's triggers as
+        # they arrive, while this process reads the next batch: a COPY per
+        # batch would wait for the server at the end of every batch. A
+        # thread sends the data, up to 4 MB ahead of the server (pgcopy.py).
+        from dbtools.pgcopy import BoundedQueueWriter
+
         quoted = ", ".join(self.quote(c) for c in columns)
-        with cursor.cursor.copy(f"COPY {self.quote(table)} ({quoted}) FROM STDIN") as copy:
-            for values in rows:
-                copy.write_row(values)
+        sql = f"COPY {self.quote(table)} ({quoted}) FROM STDIN"
+        with cursor.cursor.copy(sql, writer=BoundedQueueWriter(cursor.cursor, max_bytes=4 * 1024 * 1024)) as copy:
+
+            def write(rows: list[list[Any]]) -> None:
+                for values in rows:
+                    copy.write_row(values)
+
+            yield write
 
 
 class MySQLEngine(Engine):

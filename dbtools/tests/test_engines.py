@@ -93,3 +93,20 @@ def test_a_connection_of_its_own_never_comes_from_the_pool_and_gets_a_connect_ti
 )
 def test_the_vendor_of_an_engine_path_is_known_before_django_is_set_up(backend, vendor):
     assert engine_class(backend) is vendor
+
+
+def test_dbcopy_skips_preparing_values_only_for_djangos_plain_fields_on_postgresql():
+    from django.db import models
+
+    from posts.models import Post
+
+    class Encrypted(models.CharField):
+        """A subclass may prepare values its own way: it keeps get_db_prep_save."""
+
+    for name in ("id", "author", "title", "body", "created_at"):
+        assert PostgreSQLEngine.writes_as_read(Post._meta.get_field(name)), name
+    assert not PostgreSQLEngine.writes_as_read(models.JSONField())
+    assert not PostgreSQLEngine.writes_as_read(models.DecimalField(max_digits=5, decimal_places=2))
+    assert not PostgreSQLEngine.writes_as_read(Encrypted(max_length=5))
+    assert not MySQLEngine.writes_as_read(Post._meta.get_field("body"))
+    assert not SQLiteEngine.writes_as_read(Post._meta.get_field("body"))

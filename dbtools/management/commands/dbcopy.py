@@ -69,6 +69,7 @@ class Command(BaseCommand):
         if show:
             for table in report.tables:
                 self.stdout.write(f"  {table.table}: {table.rows:,} rows")
+            self.stdout.write("Time by phase: " + ", ".join(f"{name} {s:.1f} s" for name, s in report.phases.items()))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Copied {report.rows:,} rows in {len(report.tables)} tables in {report.seconds:.1f} s; "
