@@ -81,6 +81,8 @@ bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool b
 # --- Production server ---------------------------------------------------------
 # DEBUG is forced off whatever .env says; SECRET_KEY and ALLOWED_HOSTS come from
 # the environment or .env. Worker model: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+# With REPLICA_URL set, gunicorn runs under `litestream replicate -exec` (dbtools/replication.py,
+# docs/replication.md); unset, the launcher simply execs gunicorn.
 SERVE_ENV := DEBUG=false HOST=$(HOST) PORT=$(PORT)
 
 serve: $(VENV)/.runtime-installed db-driver
@@ -88,7 +90,7 @@ serve: $(VENV)/.runtime-installed db-driver
 	$(SERVE_ENV) $(PY) manage.py check --deploy
 	$(SERVE_ENV) $(PY) manage.py migrate --noinput
 	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) exec $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
+	$(SERVE_ENV) exec $(PY) -m dbtools.replication serve -- $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
 
 # Load, crash and race scripts, long form (about 3 minutes; figures in docs/reliability.md).
 # Each starts its own gunicorn on a free port with a SQLite file in a temporary folder.
