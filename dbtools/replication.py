@@ -63,7 +63,9 @@ class ReplicaEmpty(ReplicationError):
 
 
 def check_url(value: str, name: str = "REPLICA_URL") -> str:
-    """``value`` if the project can replicate to it; ImproperlyConfigured naming ``name`` if not."""
+    """``value`` if the project can replicate to it ("" for none); ImproperlyConfigured naming ``name`` if not."""
+    if not value:
+        return ""
     parts = urlsplit(value)
     if parts.scheme == "file":
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
