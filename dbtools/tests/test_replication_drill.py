@@ -13,7 +13,7 @@ from dbtools.tests.replication_support import SYNC, SYNC_SECONDS, manage, sqlite
 from tools.reliability.server import Server, request, sign_up
 
 pytestmark = sqlite_files
-PASSWORD = "drill-Test-passw0rd!"  # noqa: S105  (a throw-away account in a throw-away database)
+PASSWORD = "drill-Test-passw0rd!"
 
 
 def test_a_lost_disk_loses_nothing_older_than_two_sync_intervals(tmp_path):
