@@ -46,8 +46,6 @@ SCHEMES = ("file", "s3")
 # A Go duration as Litestream's configuration takes it: 500ms, 1s, 72h, 1h30m.
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-#: How long one Litestream listing or restore may take before the replica counts as unreachable.
-COMMAND_TIMEOUT = float(os.environ.get("REPLICA_COMMAND_TIMEOUT", "600"))
 
 
 class ReplicationError(Exception):
@@ -102,6 +100,8 @@ class Replica:
     snapshot_interval: str
     retention: str
     max_lag_seconds: int
+    #: How long a listing of the replica may take before it counts as unreachable.
+    timeout_seconds: int = 30
     s3_endpoint: str = ""
     s3_region: str = ""
 
@@ -128,6 +128,7 @@ def configured() -> Replica | None:
         snapshot_interval=check_duration("REPLICA_SNAPSHOT_INTERVAL", settings.REPLICA_SNAPSHOT_INTERVAL),
         retention=check_duration("REPLICA_RETENTION", settings.REPLICA_RETENTION),
         max_lag_seconds=int(settings.REPLICA_MAX_LAG_SECONDS),
+        timeout_seconds=int(settings.REPLICA_TIMEOUT_SECONDS),
         s3_endpoint=settings.REPLICA_S3_ENDPOINT or "",
         s3_region=settings.REPLICA_S3_REGION or "",
     )
@@ -187,7 +188,7 @@ def config_file(replica: Replica, database: Path) -> Iterator[Path]:
             os.unlink(name)
 
 
-def _run(replica: Replica, database: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(replica: Replica, database: Path, *args: str, timeout: float | None) -> subprocess.CompletedProcess:
     if replica.folder is not None and not replica.folder.is_dir():
         raise ReplicaUnreachable(f"The replica folder {replica.folder} does not exist or is not mounted.")
     exe = binary()
@@ -199,11 +200,13 @@ def _run(replica: Replica, database: Path, *args: str) -> subprocess.CompletedPr
                 [str(exe), command, "-config", str(cfg), "-no-expand-env", *rest],
                 capture_output=True,
                 text=True,
-                timeout=COMMAND_TIMEOUT,
+                timeout=timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise ReplicaUnreachable(f"Litestream got no answer from {replica.url} in {COMMAND_TIMEOUT:g} s.") from exc
+            raise ReplicaUnreachable(
+                f"Litestream got no answer from {replica.url} in {timeout:g} s (REPLICA_TIMEOUT_SECONDS)."
+            ) from exc
 
 
 def _error_text(result: subprocess.CompletedProcess) -> str:
@@ -226,7 +229,9 @@ def _parse_time(text: str) -> datetime:
 
 def window(replica: Replica, database: Path) -> Window:
     """The restorable window: from the oldest snapshot to the newest change shipped."""
-    result = _run(replica, database, "ltx", "-level", "all", "-json", str(database))
+    # Litestream retries a store that does not answer for about two minutes;
+    # a listing gives up sooner, so dbcheck and /healthz say "unreachable".
+    result = _run(replica, database, "ltx", "-level", "all", "-json", str(database), timeout=replica.timeout_seconds)
     if result.returncode != 0:
         raise ReplicaUnreachable(f"The replica {replica.url} cannot be read: {_error_text(result)}.")
     try:
@@ -262,7 +267,8 @@ def restore_to(replica: Replica, database: Path, output: Path, *, at: datetime |
                 f"{at.isoformat()} is before the restorable window ({_iso(span.earliest)} to {_iso(span.latest)})."
             )
         args += ["-timestamp", at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
-    result = _run(replica, database, *args, str(database))
+    # The listing just answered; a restore of a large database takes as long as it takes.
+    result = _run(replica, database, *args, str(database), timeout=None)
     if result.returncode != 0:
         raise ReplicationError(f"Litestream could not restore from {replica.url}: {_error_text(result)}.")
     if not output.is_file():

@@ -316,6 +316,9 @@ REPLICA_RETENTION = check_duration("REPLICA_RETENTION", env_str("REPLICA_RETENTI
 # behind the database's last write: 30 sync intervals, longer than Litestream's
 # retries of a passing network error, short enough for a cron check each minute.
 REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 30, minimum=1)
+# A listing of the replica that takes longer counts as "unreachable" (Litestream
+# itself retries a store that does not answer for about two minutes).
+REPLICA_TIMEOUT_SECONDS = env_int("REPLICA_TIMEOUT_SECONDS", 30, minimum=1)
 # S3-compatible stores: the endpoint (MinIO, R2, ...; empty for AWS) and the
 # region. Credentials stay in the environment (AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY), where Litestream reads them itself.
