@@ -20,7 +20,6 @@ from dbtools.tests.replication_support import (
     moment_between,
     new_site,
     replica,
-    restored_marks,
     site_env,
     sqlite_files,
     wait_replicated,
