@@ -28,6 +28,7 @@ help:
 	@echo "make format - ruff format and autofix"
 	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -throttle)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
+	@echo "make bench-replica - Litestream: write throughput with/without, drill RPO, 1 GB restore replica vs backup"
 
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
@@ -75,7 +76,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle bench-replica
 
 
 # --- Production server ---------------------------------------------------------
@@ -98,6 +99,12 @@ bench-reliability: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.load --writers 32 --readers 8 --duration 30
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.crash --cycles 20 --writers 8
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.race --clients 50
+# Replication (Litestream): API write throughput at 32 connections with and without it,
+# the loss window of the disaster drill, restore of a ~1 GB database from the replica
+# and from dbbackup (built once in the temp folder). BENCH_ARGS e.g. "--size-mb 256".
+.PHONY: bench-replica
+bench-replica: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.replica $(BENCH_ARGS)
 # Throttle counter stores: cost per request and increments lost across two processes.
 .PHONY: bench-throttle
 bench-throttle: $(VENV)/.runtime-installed
