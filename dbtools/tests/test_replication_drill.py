@@ -51,6 +51,8 @@ def test_a_lost_disk_loses_nothing_older_than_two_sync_intervals(tmp_path):
         for thread in threads:
             thread.start()
         time.sleep(3)
+        # /healthz carries the replica's state while it keeps up.
+        status, health = request(server.port, "GET", "/healthz")
         killed_at = time.monotonic()
     finally:
         server.kill()  # SIGKILL to the launcher, Litestream, gunicorn and its workers
@@ -59,6 +61,10 @@ def test_a_lost_disk_loses_nothing_older_than_two_sync_intervals(tmp_path):
         thread.join(timeout=60)
     for suffix in ("", "-wal", "-shm"):
         server.db_path.with_name(server.db_path.name + suffix).unlink(missing_ok=True)
+
+    assert status == 200, health
+    assert health["checks"]["replica"] == "ok", health
+    assert health["replica"]["lag_seconds"] < health["replica"]["max_lag_seconds"]
 
     done = manage(server.env, "dbrestore", "--replica", "--noinput")
     assert done.returncode == 0, done.stderr
