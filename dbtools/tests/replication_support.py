@@ -104,11 +104,11 @@ def wait_replicated(target: replication.Replica, db: Path, *names: str, timeout:
 
 
 def moment_between() -> datetime:
-    """A time with a clear second on either side: what was written before it
-    is in an older change set than anything written after it."""
-    time.sleep(1.1)
+    """A time with more than two sync intervals on either side: what was
+    written before it is in an older change set than anything written after."""
+    time.sleep(3 * SYNC_SECONDS)
     at = datetime.now(timezone.utc)
-    time.sleep(1.1)
+    time.sleep(3 * SYNC_SECONDS)
     return at
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -43,14 +44,27 @@ def site(tmp_path_factory, tmp_path):
     return db, replica(url), site_env(db, url), folder
 
 
-@pytest.fixture
-def replicated(site):
-    """The site with marks a1, a2 on its replica, Litestream stopped again."""
-    db, target, env, _folder = site
-    with litestream(env):
+@pytest.fixture(scope="module")
+def replicated_template(tmp_path_factory):
+    """A site with marks a1, a2 on its replica (built once; Litestream stopped again)."""
+    folder = tmp_path_factory.mktemp("replicated")
+    db = new_site(tmp_path_factory, folder / "site")
+    (folder / "replica").mkdir()
+    target = replica(f"file://{folder / 'replica'}")
+    with litestream(site_env(db, target.url)):
         add_marks(db, "a1", "a2")
         wait_replicated(target, db, "a1", "a2")
-    return site
+    return folder
+
+
+@pytest.fixture
+def replicated(replicated_template, tmp_path):
+    """A copy of the replicated site: its database and its replica's files."""
+    for name in ("site", "replica"):
+        shutil.copytree(replicated_template / name, tmp_path / name)
+    db = tmp_path / "site" / "db.sqlite3"
+    url = f"file://{tmp_path / 'replica'}"
+    return db, replica(url), site_env(db, url), tmp_path / "replica"
 
 
 def test_restore_at_a_time_has_what_was_written_before_it_and_nothing_after(site):
