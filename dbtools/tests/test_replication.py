@@ -4,6 +4,7 @@ restores, our own checkpoints, health, the restore drill and every refusal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from dbtools import replication
+from dbtools.backup.manifest import manifest_path
 from dbtools.tests.maintenance_support import database_alias, rows_digest
 from dbtools.tests.replication_support import (
     add_marks,
@@ -30,6 +32,7 @@ from dbtools.tests.replication_support import (
     sqlite_files,
     wait_replicated,
 )
+from dbtools.tests.sqlite_pages import change_a_stored_value
 
 pytestmark = sqlite_files
 
@@ -173,13 +176,17 @@ def test_restore_drill_warns_when_the_replica_lacks_live_rows_and_fails_on_a_dam
     done = manage(env, "dbcheck", "--restore-drill")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "marks 2 (live 3)" in done.stdout
+    # Damage that only the full integrity_check finds, in a backup whose
+    # manifest still vouches for it (as if the damage had been copied).
     backup = next(p for p in (db.parent / "backups").iterdir() if p.suffix == ".sqlite3")
-    with open(backup, "r+b") as fh:
-        fh.seek(4096 + 100)
-        fh.write(b"\xff" * 64)
+    change_a_stored_value(backup)
+    manifest = json.loads(manifest_path(backup).read_text())
+    manifest.update(sha256=hashlib.sha256(backup.read_bytes()).hexdigest(), size=backup.stat().st_size)
+    manifest_path(backup).write_text(json.dumps(manifest))
     done = manage(env, "dbcheck", "--restore-drill")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "PROBLEM  drill.backup: " in done.stdout
+    assert "PRAGMA integrity_check failed" in done.stdout
 
 
 # --- refusals: a CommandError, and the live rows untouched -------------------
