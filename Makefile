@@ -28,8 +28,9 @@ help:
 	@echo "make lint   - ruff check and format check, mypy (django-stubs, djangorestframework-stubs; pyproject.toml)"
 	@echo "make format - ruff format and autofix"
 	@echo "make clean  - remove .venv and the caches"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -reliability, -throttle)"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -reliability, -throttle, -replica)"
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
+	@echo "make bench-replica - Litestream: write throughput with/without, drill RPO, 1 GB restore replica vs backup"
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 
@@ -78,12 +79,14 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle
+bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle bench-replica
 
 
 # --- Production server ---------------------------------------------------------
 # DEBUG is forced off whatever .env says; SECRET_KEY and ALLOWED_HOSTS come from
 # the environment or .env. Worker model: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+# With REPLICA_URL set, gunicorn runs under `litestream replicate -exec` (dbtools/replication.py,
+# docs/replication.md); unset, the launcher simply execs gunicorn.
 SERVE_ENV := DEBUG=false HOST=$(HOST) PORT=$(PORT)
 
 serve: $(VENV)/.runtime-installed db-driver
@@ -91,7 +94,7 @@ serve: $(VENV)/.runtime-installed db-driver
 	$(SERVE_ENV) $(PY) manage.py check --deploy
 	$(SERVE_ENV) $(PY) manage.py migrate --noinput
 	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) exec $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
+	$(SERVE_ENV) exec $(PY) -m dbtools.replication serve -- $(BIN)/gunicorn -c gunicorn.conf.py project.wsgi
 
 # Load, crash and race scripts, long form (about 3 minutes; figures in docs/reliability.md).
 # Each starts its own gunicorn on a free port with a SQLite file in a temporary folder.
@@ -99,6 +102,12 @@ bench-reliability: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.load --writers 32 --readers 8 --duration 30
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.crash --cycles 20 --writers 8
 	flock /tmp/project-bench.lock $(PY) -m tools.reliability.race --clients 50
+# Replication (Litestream): API write throughput at 32 connections with and without it,
+# the loss window of the disaster drill, restore of a ~1 GB database from the replica
+# and from dbbackup (built once in the temp folder). BENCH_ARGS e.g. "--size-mb 256".
+.PHONY: bench-replica
+bench-replica: $(VENV)/.runtime-installed
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.replica $(BENCH_ARGS)
 # Throttle counter stores: cost per request and increments lost across two processes.
 .PHONY: bench-throttle
 bench-throttle: $(VENV)/.runtime-installed

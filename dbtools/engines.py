@@ -92,6 +92,9 @@ class Engine:
     vendor: ClassVar[str]
     #: The vendor's name in messages.
     label: ClassVar[str]
+    #: The vendor's own point-in-time recovery, named where REPLICA_URL is
+    #: refused; None where REPLICA_URL (Litestream) does it.
+    point_in_time_recovery: ClassVar[str | None] = None
     #: The ENGINE a DATABASES entry of this vendor gets, and every ENGINE
     #: path that is this vendor (Django's, GeoDjango's, the project's own).
     backend: ClassVar[str]
@@ -397,6 +400,8 @@ class SQLiteEngine(Engine):
 
     vendor = "sqlite"
     label = "SQLite"
+    # REPLICA_URL: Litestream ships the WAL (dbtools/replication.py).
+    point_in_time_recovery = None
     # Django's backend on the one SQLite library every process uses (dbtools/sqlite.py).
     backend = "dbtools.backends.sqlite3"
     backends = (backend, "django.db.backends.sqlite3", "django.contrib.gis.db.backends.spatialite")
@@ -539,6 +544,10 @@ class PostgreSQLEngine(Engine):
 
     vendor = "postgresql"
     label = "PostgreSQL"
+    point_in_time_recovery = (
+        "PostgreSQL's continuous archiving (archive_command with pg_basebackup, restored with "
+        "recovery_target_time), or pgBackRest / WAL-G"
+    )
     backend = "django.db.backends.postgresql"
     backends = (backend, "django.contrib.gis.db.backends.postgis")
     checks_class = "dbtools.health.PostgreSQLChecks"
@@ -719,6 +728,10 @@ class PostgreSQLEngine(Engine):
 class MySQLEngine(Engine):
     vendor = "mysql"
     label = "MariaDB/MySQL"
+    point_in_time_recovery = (
+        "the binary log: a mariadb-backup (or mysqldump --single-transaction) base copy, then "
+        "mariadb-binlog --stop-datetime replayed onto it"
+    )
     backend = "django.db.backends.mysql"
     backends = (backend, "django.contrib.gis.db.backends.mysql")
     checks_class = "dbtools.health.MySQLChecks"
@@ -814,3 +827,13 @@ def engine_for(alias_or_connection: str | BaseDatabaseWrapper) -> Engine:
         return ENGINES[connection.vendor](connection)
     except KeyError:
         raise EngineError(f"dbtools does not support the {connection.vendor!r} database engine") from None
+
+
+def sqlite_file(alias: str, what: str) -> Path:
+    """The file of the SQLite database ``alias``, for ``what`` needs one
+    (replication, its health, its window); EngineError for an in-memory
+    database or another engine."""
+    engine = engine_for(alias)
+    if not isinstance(engine, SQLiteEngine):
+        raise EngineError(f"Database {alias!r} is {engine.label}, not a SQLite file; there is no file to {what}.")
+    return engine.require_path(what)

@@ -367,7 +367,38 @@ def damaged_objects(conn: sqlite.Connection, messages: list[str]) -> list[str]:
 
 class SQLiteChecks(Checks):
     def run(self, report: Report, *, full: bool, thresholds: Thresholds) -> None:
-        check_sqlite(report, self.engine.path(), full=full, thresholds=thresholds)
+        path = self.engine.path()
+        check_sqlite(report, path, full=full, thresholds=thresholds)
+        if path is not None and self.engine.alias == "default":
+            replica_findings(report, path)
+
+
+def replica_findings(report: Report, path: Path) -> None:
+    """The Litestream replica (REPLICA_URL) of the default database: reachable,
+    holding a copy, and how far its newest change is behind the last write."""
+    from dbtools import replication
+
+    replica = replication.configured()
+    if replica is None:
+        report.add(INFO, "replica", "no replica is configured (REPLICA_URL)")
+        return
+    try:
+        state = replication.status(replica, path)
+    except replication.ReplicationError as exc:
+        report.add(PROBLEM, "replica", str(exc), url=replica.url)
+        return
+    window = f"restorable from {state.window.earliest.isoformat()} to {state.window.latest.isoformat()}"
+    data = {"url": replica.url, "lag_seconds": round(state.lag_seconds, 1), "max_lag_seconds": replica.max_lag_seconds}
+    if state.lag_seconds > replica.max_lag_seconds:
+        report.add(
+            WARNING,
+            "replica",
+            f"{replica.url} is {state.lag_seconds:.0f} s behind the database's last write (more than "
+            f"REPLICA_MAX_LAG_SECONDS={replica.max_lag_seconds}): is Litestream running? {window}",
+            **data,
+        )
+    else:
+        report.add(OK, "replica", f"{replica.url} is {state.lag_seconds:.0f} s behind; {window}", **data)
 
 
 def check_sqlite(report: Report, path: Path | None, *, full: bool, thresholds: Thresholds) -> None:

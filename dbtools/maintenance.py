@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from dbtools import sqlite
+from dbtools import replication, sqlite
 from dbtools.engines import Engine, EngineError, SQLiteEngine, engine_for
 from dbtools.health import OPTIMIZE_ALL_TABLES_SINCE, can_write, first_line, human_bytes
 from dbtools.sqlite import Database
@@ -151,15 +151,15 @@ def _vacuum_open_sqlite(
     wal = journal_mode == "wal"
     prefix = "would run" if result.dry_run else "ran"
 
+    # TRUNCATE empties the WAL; PASSIVE while Litestream replicates (it
+    # resets the WAL itself; dbtools/replication.py says why).
+    pragma = f"PRAGMA wal_checkpoint({replication.checkpoint_mode()})"
+
     def checkpoint() -> None:
         if result.dry_run:
-            say(f"{prefix}: PRAGMA wal_checkpoint(TRUNCATE)")
+            say(f"{prefix}: {pragma}")
             return
-        busy, in_wal, copied = _timed(
-            say,
-            "PRAGMA wal_checkpoint(TRUNCATE)",
-            lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone(),
-        )
+        busy, in_wal, copied = _timed(say, pragma, lambda: conn.execute(pragma).fetchone())
         if busy:
             warning = (
                 f"the WAL could not be emptied ({copied} of {in_wal} pages copied back): another connection "

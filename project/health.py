@@ -6,6 +6,7 @@ migrations are known to be applied."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -14,7 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dbtools.engines import engine_for
+from dbtools import replication
+from dbtools.engines import EngineError, engine_for, sqlite_file
 
 # Migrations do not un-apply themselves while a process runs; a deploy that
 # adds some restarts the server. So once everything is applied, this process
@@ -58,6 +60,38 @@ def _backups() -> str | None:
     return None
 
 
+# Asking the replica runs Litestream (and, for S3, a listing request): once per
+# this many seconds per process, however often monitors call.
+REPLICA_CHECK_SECONDS = 10.0
+_replica_seen: dict[str, tuple[float, str | None, dict]] = {}
+
+
+def _replica(alias: str) -> tuple[str | None, dict]:
+    """The replica's state (a problem or None) and its figures, for /healthz."""
+    replica = replication.configured()
+    if replica is None:
+        return None, {"configured": False}
+    cached = _replica_seen.get(alias)
+    if cached and time.monotonic() - cached[0] < REPLICA_CHECK_SECONDS:
+        return cached[1], cached[2]
+    problem: str | None = None
+    detail: dict = {"configured": True, "url": replica.url, "max_lag_seconds": replica.max_lag_seconds}
+    try:
+        state = replication.status(replica, sqlite_file(alias, "check"))
+    except (replication.ReplicationError, EngineError) as exc:
+        problem = str(exc)
+    else:
+        detail.update(
+            lag_seconds=round(state.lag_seconds, 1),
+            earliest=state.window.earliest.isoformat(),
+            latest=state.window.latest.isoformat(),
+        )
+        if state.lag_seconds > replica.max_lag_seconds:
+            problem = f"{state.lag_seconds:.0f} s behind (more than REPLICA_MAX_LAG_SECONDS)"
+    _replica_seen[alias] = (time.monotonic(), problem, detail)
+    return problem, detail
+
+
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -67,4 +101,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     problems["backups"] = _backups()
     checks = {name: problem or "ok" for name, problem in problems.items()}
     healthy = all(problem is None for problem in problems.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    # The replica's state is reported, not made a reason for 503: a store
+    # that is down for a minute must not take every server out of the load
+    # balancer. Monitors alert on "replica" (dbcheck exits 1 or 2 for it).
+    replica_problem, replica = _replica(alias)
+    checks["replica"] = replica_problem or ("ok" if replica["configured"] else "not configured")
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks, "replica": replica}, status=200 if healthy else 503
+    )

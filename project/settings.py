@@ -15,6 +15,9 @@ from pathlib import Path
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from dbtools.engines import engine_class
+from dbtools.replication import check_duration
+from dbtools.replication import check_url as check_replica_url
 from project.cache import cache_from_url
 from project.db import database_from_url
 from project.dbconnect import missing_driver, use_pool
@@ -339,6 +342,41 @@ BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 10, minimum=0)
 BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=0)
 BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4, minimum=0)
 BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 6, minimum=0)
+
+# --- Continuous replication (Litestream, SQLite only; docs/replication.md) ----
+# file:///absolute/folder or s3://bucket/prefix; unset, nothing replicates.
+# Anything else stops start-up here, naming the variable.
+REPLICA_URL = check_replica_url(env_str("REPLICA_URL", "") or "")
+_replicated_engine = engine_class(DATABASES["default"]["ENGINE"])
+if REPLICA_URL and _replicated_engine is not None and _replicated_engine.point_in_time_recovery:
+    raise ImproperlyConfigured(
+        f"REPLICA_URL replicates a SQLite database with Litestream; DATABASE_URL names "
+        f"{_replicated_engine.label}. Use {_replicated_engine.point_in_time_recovery} (docs/replication.md)."
+    )
+# Litestream looks at the WAL and ships new changes this often: a commit is on
+# the replica within two intervals (the loss window of a lost disk). 1s is
+# Litestream's own default; on a store billed per request (S3 PUTs) a busy
+# site sends at most one upload per interval.
+REPLICA_SYNC_INTERVAL = check_duration("REPLICA_SYNC_INTERVAL", env_str("REPLICA_SYNC_INTERVAL", "1s") or "1s")
+# A full snapshot this often (restores replay changes from the newest snapshot
+# before the chosen time, so this bounds restore time), kept for the
+# retention: the point-in-time window. 72h covers a weekend noticed on Monday.
+REPLICA_SNAPSHOT_INTERVAL = check_duration(
+    "REPLICA_SNAPSHOT_INTERVAL", env_str("REPLICA_SNAPSHOT_INTERVAL", "24h") or "24h"
+)
+REPLICA_RETENTION = check_duration("REPLICA_RETENTION", env_str("REPLICA_RETENTION", "72h") or "72h")
+# dbcheck and /healthz warn when the replica's newest change is this far
+# behind the database's last write: 30 sync intervals, longer than Litestream's
+# retries of a passing network error, short enough for a cron check each minute.
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 30, minimum=1)
+# A listing of the replica that takes longer counts as "unreachable" (Litestream
+# itself retries a store that does not answer for about two minutes).
+REPLICA_TIMEOUT_SECONDS = env_int("REPLICA_TIMEOUT_SECONDS", 30, minimum=1)
+# S3-compatible stores: the endpoint (MinIO, R2, ...; empty for AWS) and the
+# region. Credentials stay in the environment (AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY), where Litestream reads them itself.
+REPLICA_S3_ENDPOINT = env_str("LITESTREAM_S3_ENDPOINT", "") or ""
+REPLICA_S3_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "")) or ""
 
 # --- Mail: password reset, email change (users/accounts.py) ------------------------
 # EMAIL_URL (project/mail.py): smtp://user:pass@host:587 (STARTTLS),

@@ -25,6 +25,8 @@ Those checks are what this package is for.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +74,7 @@ __all__ = [
     "read_backup",
     "resolve",
     "restore_backup",
+    "restore_replica",
     "verify",
 ]
 
@@ -205,13 +208,6 @@ def restore_backup(
     connector.report = report
     folder = ensure_folder(backup_dir())
     safety: list[Path] = []
-
-    def safety_backup() -> None:
-        # Called by the connector once the staged copy passed every check.
-        if _has_live_data(connector.engine):
-            report("Taking a safety backup of the current database ...")
-            safety.append(create_backup(alias=alias, reason="pre-restore", report=report).path)
-
     report(f"Restoring {path.name} ...")
     restored = connector.restore(
         path,
@@ -219,9 +215,57 @@ def restore_backup(
         folder,
         expected=manifest.get("row_counts") or {},
         verify=verify,
-        before_replacing=safety_backup,
+        before_replacing=_safety_backup(connector, alias, report, safety),
     )
     return RestoreResult(path, safety[0] if safety else None, restored.row_counts, restored.warnings)
+
+
+def restore_replica(
+    *, at: datetime | None = None, alias: str = "default", verify: str = RESTORE_VERIFY, report: Report = _quiet
+) -> RestoreResult:
+    """Restore the Litestream replica (its newest state, or its state at
+    ``at``) by the path a backup takes: into a temporary file next to the
+    live database, checked, a safety backup, then written into the live
+    database. Refusals leave the live database untouched."""
+    from dbtools import replication
+    from dbtools.backup.sqlite import SQLiteConnector
+
+    if verify not in VERIFY_CHOICES:
+        raise BackupError(f"verify must be one of {', '.join(VERIFY_CHOICES)}, not {verify!r}.")
+    replica = replication.configured()
+    if replica is None:
+        raise BackupError("No replica is configured: set REPLICA_URL (docs/replication.md).")
+    connector = connector_for(alias)
+    if not isinstance(connector, SQLiteConnector):
+        raise BackupError(f"Database {alias!r} is {connector.name}; a Litestream replica holds SQLite only.")
+    connector.report = report
+    live = connector.live_path("restore into")
+    live.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{live.name}.replica-", dir=live.parent))
+    safety: list[Path] = []
+    try:
+        staged = staging / live.name
+        report(f"Restoring {replica.url}{' at ' + at.isoformat() if at else ''} into a temporary file ...")
+        try:
+            replication.restore_to(replica, live, staged, at=at)
+        except replication.ReplicationError as exc:
+            raise BackupError(f"{exc} Nothing was changed.") from exc
+        counts = connector.restore_file(
+            staged, expected=None, verify=verify, before_replacing=_safety_backup(connector, alias, report, safety)
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RestoreResult(Path(replica.url), safety[0] if safety else None, counts, [])
+
+
+def _safety_backup(connector: Connector, alias: str, report: Report, taken: list[Path]) -> Callable[[], None]:
+    def safety_backup() -> None:
+        # Called by the connector once the staged copy passed every check.
+        if _has_live_data(connector.engine):
+            report("Taking a safety backup of the current database ...")
+            taken.append(create_backup(alias=alias, reason="pre-restore", report=report).path)
+
+    return safety_backup
 
 
 def _has_live_data(engine: Engine) -> bool:

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from dbtools import sqlite
+from dbtools import replication, sqlite
 from dbtools.backup.base import (
     CHUNK,
     GZIP_LEVEL,
@@ -241,8 +241,9 @@ class SQLiteConnector(Connector):
         try:
             dst.execute("PRAGMA busy_timeout=60000")
             src.backup(dst, pages=-1)
-            # Fold the restored pages into the main file and shrink the log.
-            dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Fold the restored pages into the main file and shrink the log
+            # (leaving the log to Litestream while it replicates).
+            dst.execute(f"PRAGMA wal_checkpoint({replication.checkpoint_mode()})")
         except sqlite.Database.DatabaseError as exc:
             raise BackupError(f"Restoring into {live} failed, the database is unchanged: {exc}.") from exc
         finally:

@@ -18,13 +18,6 @@ README = ROOT / "README.md"
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 README_MAX_LINES = 200
 
-# Topics the README links to whose pages are written beside this check and
-# arrive with them. A link to one of these may point at nothing only while the
-# file is absent; once it exists, its links and sections are checked like any
-# other, and test_pending_pages_are_listed_only_while_missing asks for its
-# name to be taken out of this set.
-PENDING_PAGES = frozenset({"docs/replication.md"})
-
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -76,8 +69,7 @@ def broken_links() -> list[str]:
             linked = (doc.parent / path_part).resolve() if path_part else doc
             where = f"{relative(doc)}: ({target})"
             if not linked.exists():
-                if relative(linked) not in PENDING_PAGES:
-                    broken.append(f"{where} -> {path_part} does not exist")
+                broken.append(f"{where} -> {path_part} does not exist")
                 continue
             if fragment and linked.suffix == ".md" and fragment not in heading_anchors(linked):
                 broken.append(f"{where} -> no heading #{fragment} in {relative(linked)}")
@@ -169,11 +161,6 @@ def test_every_relative_link_leads_to_a_file_and_section_that_exist():
 
 def test_every_project_path_the_docs_quote_exists():
     assert missing_quoted_paths() == []
-
-
-def test_pending_pages_are_listed_only_while_missing():
-    arrived = sorted(page for page in PENDING_PAGES if (ROOT / page).exists())
-    assert arrived == [], f"{arrived} exist now: remove them from PENDING_PAGES in {relative(Path(__file__))}"
 
 
 def test_every_make_target_the_docs_name_exists():

@@ -21,7 +21,11 @@ def test_healthz_ok_is_json_and_needs_no_login(client, settings, tmp_path, djang
     with django_assert_max_num_queries(1):  # SELECT 1, nothing else once migrations are known
         response = client.get("/healthz")
     assert response.status_code == HTTPStatus.OK
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "backups": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok", "backups": "ok", "replica": "not configured"},
+        "replica": {"configured": False},
+    }
     assert "no-cache" in response["Cache-Control"]
 
 

@@ -28,12 +28,17 @@ class Server:
     """gunicorn in its own process group, so the whole group (master and
     workers) can be killed at once, as a crash or an OOM kill would."""
 
-    def __init__(self, workdir: Path, *, workers: int | None = None, threads: int = 1, **env: str) -> None:
+    def __init__(
+        self, workdir: Path, *, workers: int | None = None, threads: int = 1, replicated: bool = False, **env: str
+    ) -> None:
         self.workdir = workdir
         self.db_path = workdir / "db.sqlite3"
         self.port = free_port()
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen | None = None
+        # As make serve runs it: under Litestream when REPLICA_URL is set (the
+        # launcher, Litestream and gunicorn share the process group).
+        self.launcher = [sys.executable, "-m", "dbtools.replication", "serve", "--"] if replicated else []
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECURE_", "STATIC_"))},
             "DJANGO_SETTINGS_MODULE": "project.settings",
@@ -72,7 +77,7 @@ class Server:
         for a server whose database is meant to be unreachable)."""
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed with the process)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
+            [*self.launcher, sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
             cwd=ROOT,
             env=self.env,
             stdout=log,

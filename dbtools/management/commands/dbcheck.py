@@ -8,6 +8,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from dbtools.drill import restore_drill
 from dbtools.health import INFO, OK, PROBLEM, WARNING, Report, check_database
 
 LABELS = {OK: "OK", INFO: "INFO", WARNING: "WARNING", PROBLEM: "PROBLEM"}
@@ -16,7 +17,9 @@ LABELS = {OK: "OK", INFO: "INFO", WARNING: "WARNING", PROBLEM: "PROBLEM"}
 class Command(BaseCommand):
     help = (
         "Check the database's health: integrity, journal and WAL (SQLite), server, table sizes and dead rows "
-        "(PostgreSQL, MariaDB), unapplied migrations. Exit code 0 healthy, 1 warnings, 2 problems."
+        "(PostgreSQL, MariaDB), unapplied migrations, the replica (REPLICA_URL); or, with --restore-drill, restore "
+        "the newest backup and the replica into temporary files and check them. Exit code 0 healthy, 1 warnings, "
+        "2 problems."
     )
     # The checks report a missing table or migration themselves; Django's
     # system checks would only slow down a cron job.
@@ -35,10 +38,20 @@ class Command(BaseCommand):
             help="Slower, deeper checks: SQLite integrity_check instead of quick_check, MariaDB CHECK TABLE, "
             "PostgreSQL reads every row.",
         )
+        parser.add_argument(
+            "--restore-drill",
+            action="store_true",
+            help="Instead of the checks: restore the newest backup, and the replica when REPLICA_URL is set, into "
+            "temporary files, run integrity_check on each, compare row counts with the live database and print "
+            "how long each restore took (for cron).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the findings as one JSON document.")
 
     def handle(self, *args, **options) -> None:
-        report = check_database(options["database"], full=options["full"])
+        if options["restore_drill"]:
+            report = restore_drill(options["database"])
+        else:
+            report = check_database(options["database"], full=options["full"])
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, default=str))
         else:

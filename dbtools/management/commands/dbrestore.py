@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from dbtools.backup import RESTORE_VERIFY, VERIFY_CHOICES, BackupError, check_restorable, resolve, restore_backup
+from dbtools.backup import (
+    RESTORE_VERIFY,
+    VERIFY_CHOICES,
+    BackupError,
+    check_restorable,
+    resolve,
+    restore_backup,
+    restore_replica,
+)
+
+
+def moment(text: str) -> datetime:
+    """An ISO-8601 time (2026-12-01T17:58:00Z); one without an offset is UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"--at {text!r} is not an ISO-8601 time such as 2026-12-01T17:58:00Z.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class Command(BaseCommand):
@@ -18,6 +37,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--input", default="latest", help="A backup's file name in BACKUP_DIR, a path, or 'latest' (default)."
+        )
+        parser.add_argument(
+            "--replica",
+            action="store_true",
+            help="Restore from the Litestream replica (REPLICA_URL) instead of a backup file.",
+        )
+        parser.add_argument(
+            "--at",
+            metavar="TIME",
+            help="With --replica: the replica's state at this ISO-8601 time (UTC when no offset is given) "
+            "instead of its newest.",
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, choices=tuple(connections))
         parser.add_argument(
@@ -38,6 +68,11 @@ class Command(BaseCommand):
             if options["verbosity"] > 0:
                 self.stderr.write(message)
 
+        if options["at"] and not options["replica"]:
+            raise CommandError("--at needs --replica: a backup file holds one moment only.")
+        if options["replica"]:
+            self._restore_replica(alias, options, report)
+            return
         try:
             path = resolve(options["input"])
             manifest = check_restorable(path, alias)
@@ -62,4 +97,25 @@ class Command(BaseCommand):
             self.stdout.write(f"The previous data is saved in {result.safety_backup}.")
         self.stdout.write(
             self.style.SUCCESS(f"Restored {path.name}: {sum(result.row_counts.values()):,} rows in {alias!r}.")
+        )
+
+    def _restore_replica(self, alias: str, options: dict, report) -> None:
+        at = moment(options["at"]) if options["at"] else None
+        if options["interactive"]:
+            when = at.isoformat() if at else "its newest state"
+            answer = input(
+                f"This replaces every table of database {alias!r} ({connections[alias].settings_dict['NAME']}) "
+                f"with the replica's copy at {when}.\n"
+                "A safety backup of the current data is taken first. Type 'yes' to continue: "
+            )
+            if answer.strip().lower() != "yes":
+                raise CommandError("Restore cancelled; nothing was changed.")
+        try:
+            result = restore_replica(at=at, alias=alias, verify=options["verify"], report=report)
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        if result.safety_backup:
+            self.stdout.write(f"The previous data is saved in {result.safety_backup}.")
+        self.stdout.write(
+            self.style.SUCCESS(f"Restored the replica: {sum(result.row_counts.values()):,} rows in {alias!r}.")
         )

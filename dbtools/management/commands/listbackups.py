@@ -6,11 +6,16 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from dbtools import replication
 from dbtools.backup import backup_dir, checksum_state, list_backups
+from dbtools.engines import EngineError, sqlite_file
 
 
 class Command(BaseCommand):
-    help = "List backups: name, created, size, engine, checksum state (sha256 re-read) and row counts."
+    help = (
+        "List backups: name, created, size, engine, checksum state (sha256 re-read) and row counts; and the "
+        "replica's restorable window when REPLICA_URL is set."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="One JSON array on stdout.")
@@ -35,6 +40,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
+        self._replica_window()
         if not rows:
             self.stdout.write(f"No backups in {backup_dir()}.")
             return
@@ -47,3 +53,17 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{row['name']:<48} {created:<20} {row['size']:>14,} {row['engine'] or '?':<10} {styled} {total}"
             )
+
+    def _replica_window(self) -> None:
+        replica = replication.configured()
+        if replica is None:
+            return
+        try:
+            span = replication.window(replica, sqlite_file("default", "list"))
+        except (replication.ReplicationError, EngineError) as exc:
+            self.stdout.write(self.style.ERROR(f"Replica {replica.url}: {exc}"))
+            return
+        self.stdout.write(
+            f"Replica {replica.url}: restorable from {span.earliest.isoformat()} to {span.latest.isoformat()} "
+            "(dbrestore --replica [--at TIME])."
+        )
