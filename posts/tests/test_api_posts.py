@@ -213,6 +213,25 @@ def test_search_query_count_is_pinned(django_assert_num_queries, anon_client, al
     assert [p["title"] for p in body["results"]] == [f"P{i}" for i in reversed(range(30)) if i % 3]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_search_for_a_common_word_typed_as_a_prefix_counts_up_to_the_cap(
+    django_assert_num_queries, anon_client, alice, settings
+):
+    settings.SEARCH_MAX_RESULTS = 6
+    # "made" is in 9 posts, and starts "madeira" in 2 more: 11 matches, over the cap.
+    for i in range(14):
+        body = "made it" if i % 3 else ("madeira wine" if i % 2 else "nothing")
+        make_post(alice, f"P{i}", body, minutes=i)
+    matching = [f"P{i}" for i in reversed(range(14)) if i % 3 or i % 2]
+    # Expect 4 queries on SQLite (3 elsewhere), as for any search of every post.
+    expected = {"sqlite": 4}.get(connection.vendor, 3)
+    with django_assert_num_queries(expected):
+        body = anon_client.get("/api/posts/?search=made").json()
+    # The count is the cap, not the number of matches; the page is the newest of them.
+    assert body["count"] == 6
+    assert [p["title"] for p in body["results"]] == matching[:6]
+
+
 # --- writing -----------------------------------------------------------------
 
 
