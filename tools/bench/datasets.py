@@ -32,8 +32,19 @@ USERS = 2000
 SERVER_SCHEMES = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
+def bench_env(database_url: str) -> dict[str, str]:
+    # Scratch data sets, rebuilt at will: no backup of a million posts before each migrate.
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-only",
+        "DEBUG": "false",
+        "BACKUP_BEFORE_MIGRATE": "false",
+    }
+
+
 def manage(*args: str, database_url: str, quiet: bool = True) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench-only", "DEBUG": "false"}
+    env = bench_env(database_url)
     out = subprocess.DEVNULL if quiet else None
     # Fixed argument lists: this interpreter and manage.py.
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True, stdout=out)
@@ -58,7 +69,7 @@ def sqlite_file(posts: int, folder: Path | None = None) -> Path:
 
 def _migrated(url: str) -> bool:
     """No migration is pending on ``url`` (``migrate --check`` exits non-zero when one is)."""
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-only", "DEBUG": "false"}
+    env = bench_env(url)
     check = [sys.executable, str(ROOT / "manage.py"), "migrate", "--check", "-v0"]
     return subprocess.run(check, env=env, cwd=ROOT, check=False, stdout=subprocess.DEVNULL).returncode == 0
 
