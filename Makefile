@@ -32,6 +32,8 @@ help:
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
 	@echo "make bench-replica - Litestream: write throughput with/without, drill RPO, 1 GB restore replica vs backup"
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
+	@echo "             bench-admin, bench-search and bench-api run on DATABASE_URL's engine when it names PostgreSQL"
+	@echo "             or MariaDB: 1,000 and 1,000,000 posts, copied once from the SQLite sets (tools/bench/datasets.py)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 
 $(PY):
@@ -154,10 +156,11 @@ bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 	flock /tmp/project-bench.lock $(PY) -m tools.bench.dbcopy $(BENCH_ARGS)
 
 # Search at 1,000 vs 1,000,000 posts (tools/bench/search.py; builds its SQLite data
-# sets once in the temp folder). Serialised with the other benchmarks.
+# sets once in the temp folder; with DATABASE_URL on PostgreSQL or MariaDB, copies
+# them once into a database per size there). Serialised with the other benchmarks.
 .PHONY: bench-search
-bench-search: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) -m tools.bench.search
+bench-search: $(VENV)/.runtime-installed db-driver
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.search $(BENCH_ARGS)
 
 # Backups on a ~2 GB SQLite file (built once in the temp folder): dbbackup vs
 # sqlite3 .backup, peak memory, writers during a backup. Serialised with the
@@ -166,18 +169,22 @@ bench-backup: $(VENV)/.runtime-installed
 	flock /tmp/project-bench.lock $(PY) -m tools.bench.backup
 
 # REST API under load beside the peer apps (needs wrk and ../shared/bench/compare.py).
-# flock keeps benchmarks from overlapping on a shared machine.
+# With DATABASE_URL on PostgreSQL or MariaDB (or BENCH_ARGS=--scale): this project
+# alone at 1,000 and 1,000,000 posts on that engine. flock keeps benchmarks from
+# overlapping on a shared machine.
 BENCH_COMPARE ?= ../shared/bench/compare.py
-bench-api: $(VENV)/.dev-installed
+bench-api: $(VENV)/.dev-installed db-driver
 	@test -f $(BENCH_COMPARE) || { echo "bench-api: $(BENCH_COMPARE) is missing (set BENCH_COMPARE=path/to/compare.py)"; exit 1; }
 	flock /tmp/project-bench.lock $(PY) -m tools.bench.api --compare $(BENCH_COMPARE) $(BENCH_ARGS)
 
 # Admin pages at 1,000 and 1,000,000 posts (SQLite files built once in the
 # temp folder; the first run seeds a million posts, a few minutes). Writes
-# its table into docs/benchmarks.md. Serialised with other benchmarks.
+# its table into docs/benchmarks.md. With DATABASE_URL on PostgreSQL or MariaDB:
+# databases copied once from the search benchmark's SQLite sets, nothing written.
+# Serialised with other benchmarks.
 .PHONY: bench-admin
-bench-admin: $(VENV)/.runtime-installed
-	flock /tmp/project-bench.lock $(PY) -m tools.bench.admin --write docs/benchmarks.md
+bench-admin: $(VENV)/.runtime-installed db-driver
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.admin --write docs/benchmarks.md $(BENCH_ARGS)
 
 # PostgreSQL's connection handling under make serve's worker model (real
 # gunicorn with gunicorn.conf.py, wrk): persistent connections (CONN_MAX_AGE),

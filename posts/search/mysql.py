@@ -102,10 +102,10 @@ class MysqlBackend(SearchBackend):
     def match_condition(self, parsed: ParsedQuery) -> RawSQL:
         return condition(*_condition_sql(parsed))
 
-    def newest_matches(self, parsed: ParsedQuery, limit: int) -> RawSQL:
+    def newest_matches(self, parsed: ParsedQuery, limit: int) -> tuple[str, list]:
         sql, params = _condition_sql(parsed)
         # A derived table: MariaDB/MySQL refuse LIMIT directly inside IN (...).
-        return RawSQL(
+        return (
             f"SELECT search_candidates.id FROM (SELECT id FROM posts_post WHERE {sql} "
             "ORDER BY id DESC LIMIT %s) search_candidates",
             [*params, limit],

@@ -61,8 +61,8 @@ class PostgresBackend(SearchBackend):
     def match_condition(self, parsed: ParsedQuery) -> RawSQL:
         return condition("posts_post.search_vector @@ to_tsquery('english', %s)", [tsquery(parsed)])
 
-    def newest_matches(self, parsed: ParsedQuery, limit: int) -> RawSQL:
-        return RawSQL(
+    def newest_matches(self, parsed: ParsedQuery, limit: int) -> tuple[str, list]:
+        return (
             "SELECT id FROM posts_post WHERE search_vector @@ to_tsquery('english', %s) ORDER BY id DESC LIMIT %s",
             [tsquery(parsed), limit],
         )

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 FTS_TABLE = "posts_post_fts"
 FTS_VOCAB = "posts_post_fts_vocab"
+# One row per occurrence of a word (migration 0005): its first row comes without reading the rest.
+FTS_WORDS = "posts_post_fts_words"
 USERNAME = "(SELECT username FROM users_user WHERE id = new.author_id)"
 
 TRIGGERS = {
@@ -121,27 +123,44 @@ class SqliteBackend(SearchBackend):
         for term in parsed.terms:
             if term.prefix and not term.quoted:
                 prefix = _fold_diacritics(term.words[0])
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT term FROM {FTS_VOCAB} WHERE term >= %s AND term < %s LIMIT %s",
-                        [prefix, prefix + "\U0010ffff", MAX_EXPANSIONS + 1],
-                    )
-                    found = tuple(row[0] for row in cursor.fetchall())
+                found = self.words_starting(connection, prefix, MAX_EXPANSIONS + 1)
                 if len(found) <= MAX_EXPANSIONS:
                     # Always non-empty: the word itself stays in the OR.
                     term = Term(words=term.words, prefix=True, expansions=found or (prefix,))
             terms.append(term)
         return ParsedQuery(terms=tuple(terms))
 
+    def words_starting(self, connection: BaseDatabaseWrapper, prefix: str, limit: int) -> tuple[str, ...]:
+        """The first ``limit`` indexed words (in byte order) that start with ``prefix``.
+
+        Word by word, from one occurrence to the next word: the first row of
+        the occurrence view at or after a point is one index seek, and
+        ``|| char(1)`` is the point just after a word (indexed words hold no
+        control characters). The ``row`` view would count each word's posts
+        first, reading the whole list of a frequent word (14 ms for one in
+        11% of a million posts, against 0.3 ms this way).
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""WITH RECURSIVE words(term) AS (
+                    SELECT (SELECT term FROM {FTS_WORDS} WHERE term >= %s AND term < %s LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT term FROM {FTS_WORDS} WHERE term >= words.term || char(1) AND term < %s LIMIT 1)
+                    FROM words WHERE words.term IS NOT NULL LIMIT %s
+                ) SELECT term FROM words WHERE term IS NOT NULL""",
+                [prefix, prefix + "\U0010ffff", prefix + "\U0010ffff", limit],
+            )
+            return tuple(row[0] for row in cursor.fetchall())
+
     def match_condition(self, parsed: ParsedQuery) -> RawSQL:
         return condition(
             f"posts_post.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s)", [match_expression(parsed)]
         )
 
-    def newest_matches(self, parsed: ParsedQuery, limit: int) -> RawSQL:
+    def newest_matches(self, parsed: ParsedQuery, limit: int) -> tuple[str, list]:
         # FTS5 walks its rowids newest first and stops after `limit`
         # matches: the cost does not grow with the number of matches.
-        return RawSQL(
+        return (
             f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid DESC LIMIT %s",
             [match_expression(parsed), limit],
         )
@@ -157,7 +176,9 @@ class SqliteBackend(SearchBackend):
         if order == "newest" and count == limit and span <= DENSE_SPAN_FACTOR * limit:
             results = queryset.filter(self._dense_condition(parsed, limit)).order_by("-created_at", "-id")
         else:
-            results = self.ordered(queryset.filter(id__in=self.newest_matches(parsed, limit)), parsed, order, limit)
+            results = self.ordered(
+                queryset.filter(id__in=RawSQL(*self.newest_matches(parsed, limit))), parsed, order, limit
+            )
         # The index counted the candidates: no COUNT over the posts table.
         return SearchResults(results, known_count=count)
 

@@ -198,10 +198,11 @@ def test_list_query_counts_are_pinned(django_assert_num_queries, anon_client, al
 def test_search_query_count_is_pinned(django_assert_num_queries, anon_client, alice):
     for i in range(30):
         make_post(alice, f"P{i}", "zeppelin" if i % 3 else "other", minutes=i)
-    # PostgreSQL and MariaDB: * COUNT(*) of the matches * one page of matches
-    # with their authors. SQLite: * the vocabulary terms the last word is a
-    # prefix of * the size of the match set, read from the FTS5 index, which
-    # is the count and picks the cheaper plan for the page * the page.
+    # PostgreSQL and MariaDB: * COUNT(*) of the candidate ids (the newest
+    # matches, from the index) * one page of matches with their authors.
+    # SQLite: * the vocabulary terms the last word is a prefix of * the size
+    # of the match set, read from the FTS5 index, which is the count and
+    # picks the cheaper plan for the page * the page.
     # And on each engine first: * the data version (project/httpcache.py).
     expected = {"sqlite": 4}.get(connection.vendor, 3)
     with django_assert_num_queries(expected) as queries:
@@ -209,8 +210,29 @@ def test_search_query_count_is_pinned(django_assert_num_queries, anon_client, al
     if connection.vendor == "sqlite":
         # The plan for a search of every post: the index picks and counts the matches.
         assert "max(rowid) - min(rowid)" in queries.captured_queries[2]["sql"]
+    # The count reads the candidates alone, never joined to their posts' authors.
+    assert "users_user" not in queries.captured_queries[-2]["sql"]
     assert body["count"] == 20
     assert [p["title"] for p in body["results"]] == [f"P{i}" for i in reversed(range(30)) if i % 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_for_a_common_word_typed_as_a_prefix_counts_up_to_the_cap(
+    django_assert_num_queries, anon_client, alice, settings
+):
+    settings.SEARCH_MAX_RESULTS = 6
+    # "made" is in 9 posts, and starts "madeira" in 2 more: 11 matches, over the cap.
+    for i in range(14):
+        body = "made it" if i % 3 else ("madeira wine" if i % 2 else "nothing")
+        make_post(alice, f"P{i}", body, minutes=i)
+    matching = [f"P{i}" for i in reversed(range(14)) if i % 3 or i % 2]
+    # Expect 4 queries on SQLite (3 elsewhere), as for any search of every post.
+    expected = {"sqlite": 4}.get(connection.vendor, 3)
+    with django_assert_num_queries(expected):
+        body = anon_client.get("/api/posts/?search=made").json()
+    # The count is the cap, not the number of matches; the page is the newest of them.
+    assert body["count"] == 6
+    assert [p["title"] for p in body["results"]] == matching[:6]
 
 
 # --- writing -----------------------------------------------------------------

@@ -21,10 +21,10 @@ ROW_VERSION_TRIGGERS = {
 EXPECTED = {
     "sqlite": {
         "triggers": COUNT_TRIGGERS | ROW_VERSION_TRIGGERS | set(SQLITE_SEARCH_TRIGGERS),
-        # The FTS5 table, its shadow tables (FTS5's storage) and the vocabulary table.
+        # The FTS5 table, its shadow tables (FTS5's storage) and the two vocabulary views.
         "search": {
             f"table posts_post_fts{suffix}"
-            for suffix in ("", "_config", "_content", "_data", "_docsize", "_idx", "_vocab")
+            for suffix in ("", "_config", "_content", "_data", "_docsize", "_idx", "_vocab", "_words")
         },
     },
     "postgresql": {

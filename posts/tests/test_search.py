@@ -19,6 +19,7 @@ from posts.search import (
     parse_query,
     search_posts,
 )
+from posts.search.sqlite import SqliteBackend
 from users.models import User
 
 VENDOR = connection.vendor
@@ -495,3 +496,22 @@ def test_count_after_further_filters_counts_the_filtered_rows(alice, bob):
     assert results.exclude(author=bob).count() == 3
     assert len(results.order_by("id")) == 4
     assert results.order_by("id").count() == 4
+
+
+@only_sqlite
+@search_db
+def test_sqlite_prefix_expansion_lists_every_indexed_word_it_starts(alice):
+    # "made" is a word and the start of others; "madex" sorts among them, "mae" after them.
+    make_post(alice, "Made and madeira", "maders made madex madeiras mae mad")
+    make_post(alice, "Made again", "made made made made madeup")
+    backend = SqliteBackend()
+    with connection.cursor() as cursor:
+        # FTS5's own word list (the "row" view counts each word's posts on the way): the reference.
+        cursor.execute("SELECT term FROM posts_post_fts_vocab WHERE term >= 'made' AND term < 'madf' ORDER BY term")
+        reference = tuple(row[0] for row in cursor.fetchall())
+    assert len(reference) == 5  # made, madeira, mader, madex, madeup (porter stems "maders", "madeiras")
+    assert backend.words_starting(connection, "made", 50) == reference
+    # Each word once, in order, at most `limit` of them; none for a prefix of no word.
+    assert backend.words_starting(connection, "made", 2) == reference[:2]
+    assert backend.words_starting(connection, "madeup", 50) == ("madeup",)
+    assert backend.words_starting(connection, "madz", 50) == ()

@@ -11,6 +11,11 @@ posts / 1,000 posts) of at most 2 on every page.
 usage: python -m tools.bench.admin [--sizes 1000,1000000] [--users 2000] [--repeat 7] [--rounds 3]
                              [--dir /tmp/project-bench-admin] [--write docs/benchmarks.md]
 
+With DATABASE_URL naming PostgreSQL or MariaDB, each size is a database of
+its own on that server, copied once from the search benchmark's SQLite file
+of that size (tools/bench/datasets.py: the same seed_demo rows), and
+``--write`` leaves the SQLite table alone.
+
 Wrap heavy runs in ``flock /tmp/project-bench.lock`` (``make bench-admin`` does).
 """
 
@@ -32,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402
+from tools.bench import datasets  # noqa: E402
 
 SECTION = "## Admin pages at 1,000 and 1,000,000 posts"
 NOTES = """\
@@ -77,10 +83,11 @@ def pages(first_user_id: int, day: dt.date) -> list[tuple[str, str]]:
     ]
 
 
-def environment(database: Path) -> dict[str, str]:
+def environment(database: Path | str) -> dict[str, str]:
+    """The measuring process's environment: ``database`` is a SQLite file or a server's URL."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database if isinstance(database, str) else f"sqlite:///{database}",
         DEBUG="false",
         SECRET_KEY="benchmark-only-secret-key",  # noqa: S106 (a throw-away key for a local run)
         ALLOWED_HOSTS="localhost",
@@ -176,7 +183,11 @@ def measure(repeat: int) -> dict:
             "rows": len(changelist.result_list) if changelist is not None else None,
             "estimated": estimated,
         }
-    return {"posts": Post.objects.count(), "sqlite": Database.sqlite_version, "pages": results}
+    if connection.vendor == "sqlite":
+        engine = f"SQLite {Database.sqlite_version}"
+    else:
+        engine = f"{connection.display_name} {'.'.join(map(str, connection.get_database_version()))}"
+    return {"posts": Post.objects.count(), "sqlite": Database.sqlite_version, "engine": engine, "pages": results}
 
 
 def table(runs: dict[int, dict], sizes: list[int]) -> str:
@@ -226,11 +237,19 @@ def main() -> None:
     sizes = sorted(int(size) for size in args.sizes.split(","))
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    databases = {}
+    base_url = os.environ.get("DATABASE_URL", "")
+    on_server = datasets.engine_of(base_url) != "sqlite"
+    if on_server and args.users != datasets.USERS:
+        raise SystemExit(f"--users: the data sets on a server are copies of the {datasets.USERS:,}-user SQLite sets.")
+    databases: dict[int, Path | str] = {}
     for size in sizes:
-        databases[size] = folder / f"admin-{size}-posts-{args.users}-users.sqlite3"
         print(f"{size:,} posts:", file=sys.stderr)
-        build(databases[size], size, args.users)
+        if on_server:
+            # PostgreSQL / MariaDB: a database per size, copied once from the seeded SQLite file.
+            databases[size] = datasets.dataset_url(base_url, size)
+        else:
+            databases[size] = folder / f"admin-{size}-posts-{args.users}-users.sqlite3"
+            build(databases[size], size, args.users)
     # Sizes take turns, round after round (A B A B ...), and each page keeps
     # the median of its rounds: a drift in the machine's speed (it is shared)
     # then hits both sizes alike instead of skewing their ratio.
@@ -255,8 +274,11 @@ def main() -> None:
             page["ms"] = statistics.median(r["pages"][name]["ms"] for r in rounds[size])
         runs[size] = run
     result = table(runs, sizes)
+    print(f"{runs[sizes[-1]]['engine']}, {args.users:,} users")
     print(result)
-    if args.write:
+    if args.write and on_server:
+        print(f"--write: {args.write} keeps the SQLite table; the tables of other engines are copied by hand.")
+    elif args.write:
         command = "make bench-admin"
         body = (
             f"{SECTION}\n\n"

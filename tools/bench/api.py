@@ -23,6 +23,17 @@ After the comparison, a second phase measures conditional requests: for each
 project server, ``GET /api/posts/?page=1`` in full, then the same request with
 the ``If-None-Match`` of its ETag (a 304), taking turns round after round.
 
+Scale (``--scale``, and always when DATABASE_URL names PostgreSQL or
+MariaDB): the same comparison script, without the peers, serves this project
+(``serve``) on the 1,000- and the 1,000,000-post data sets of the engine
+(tools/bench/datasets.py: SQLite files, or a database per size copied once
+from them onto the server), taking turns round after round, and prints each
+scenario's 1M/1k ratio and, at a million posts, the page 2,000 cursor pages
+deep against the first page; the page cache is off (API_PAGE_CACHE_SECONDS=0),
+so that every request reaches the database. On a server the create scenario adds its posts
+to the kept data set (the other benchmarks count at least the set's posts);
+SQLite serves a fresh copy per start, as above.
+
 Needs wrk, and the comparison script beside the project (../shared/bench/compare.py,
 or --compare PATH). Throttle counters (and cached pages) go to Redis when
 CACHE_URL is set or a Redis answers on 127.0.0.1:6379, else to a file cache.
@@ -32,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -47,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
 from dbtools.sqlite import Database  # noqa: E402
+from tools.bench import datasets  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WORKERS = 2 * (os.cpu_count() or 1) + 1  # What compare.py gives each peer.
@@ -156,6 +169,86 @@ def conditional_phase(compare, apps: list[tuple[str, str]], args: argparse.Names
     return results
 
 
+def bench_environment(folder: Path, log_level: str) -> dict[str, str]:
+    """The servers' environment: production settings, throttling counting every request but refusing none."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "ENV_FILE", "VAR_DIR", "CACHE_URL"}
+    }
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        ENV_FILE=str(folder / "no.env"),  # A developer's .env must not change the figures.
+        VAR_DIR=str(folder / "var"),
+        LOG_LEVEL=log_level,
+        # Plain HTTP on loopback, as behind the TLS proxy that production has in front.
+        SECURE_SSL_REDIRECT="false",
+        # Throttling stays on and counts every request; the rates only make room for the load.
+        API_THROTTLE_ANON="100000000/minute",
+        API_THROTTLE_USER="100000000/minute",
+    )
+    cache_url = os.environ.get("CACHE_URL") or ("redis://127.0.0.1:6379/0" if redis_answers() else "")
+    env["CACHE_URL"] = cache_url or f"file://{folder / 'cache'}"
+    return env
+
+
+def scale_phase(args: argparse.Namespace, base_url: str) -> None:
+    """``serve`` at each size of ``--sizes`` on DATABASE_URL's engine, beside each other, no peers."""
+    folder = Path(args.work) / "scale"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = bench_environment(folder, args.log_level)
+    # The page cache would answer the first page from memory at any size: off, so the database is measured.
+    env["API_PAGE_CACHE_SECONDS"] = "0"
+    engine = datasets.engine_of(base_url)
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    token = secrets.token_hex(20)
+    runs = folder / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir()
+    apps = []
+    for size in sizes:
+        url = datasets.dataset_url(base_url, size)
+        manage(
+            "shell",
+            "-v0",
+            "-c",
+            "from rest_framework.authtoken.models import Token; from users.models import User;"
+            "user = User.objects.filter(is_staff=False).order_by('id')[0];"
+            f"Token.objects.filter(user=user).delete(); Token.objects.create(user=user, key={token!r})",
+            env={**env, "DATABASE_URL": url},
+        )
+        if engine == "sqlite":
+            # A fresh copy per server start: the create scenario never changes the kept file.
+            seed = url.removeprefix("sqlite:///")
+            with Database.connect(Path(seed)) as con:
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            copy = f"{runs}/{size}-{{port}}.sqlite3"
+            database = f"cp {seed} {copy} && DATABASE_URL=sqlite:///{copy}"
+        else:
+            database = f"DATABASE_URL={url}"
+        apps.append((f"{size}-posts", f"cd {ROOT} && {database} PORT={{port}} exec {SERVERS['serve']}"))
+    command = [sys.executable, args.compare, "--header", f"Authorization: Token {token}", "--peers", ""]
+    for name, shell in apps:
+        command += ["--app", f"{name}={shell}"]
+    # --posts 0: the sets differ in size, so the script's check of the first page's count is off.
+    figures = Path(args.json) if args.json else folder / "scale.json"
+    command += ["--posts", "0", "--seconds", args.seconds, "--rounds", args.rounds, "--connections", args.connections]
+    command += ["--json", str(figures)]
+    try:
+        subprocess.run(command, env=env, check=True)
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
+    table = json.loads(figures.read_text())["table"]
+    small, large = f"{sizes[0]}-posts", f"{sizes[-1]}-posts"
+    print(f"\n{engine}: requests/s at {sizes[-1]:,} posts / at {sizes[0]:,} (1.00 = flat)")
+    for scenario, got in table[large].items():
+        if scenario in table[small] and table[small][scenario]["rps"] and not table[small][scenario]["errors"]:
+            print(f"  {scenario:<12} {got['rps'] / table[small][scenario]['rps']:.2f}")
+    if "cursor_deep" in table[large]:
+        deep, first = table[large]["cursor_deep"]["rps"], table[large]["list_p1"]["rps"]
+        print(f"  at {sizes[-1]:,} posts, 2,000 cursor pages deep / first page: {deep / first:.2f}")
+
+
 def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
@@ -184,9 +277,15 @@ def main() -> None:
     ap.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the project (INFO: the request log, as served)")
     ap.add_argument("--json")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "project-bench-api"))
+    ap.add_argument("--scale", action="store_true", help="1,000 against 1,000,000 posts (on DATABASE_URL's engine)")
+    ap.add_argument("--sizes", default="1000,1000000", help="post counts of --scale")
     args = ap.parse_args()
     if not Path(args.compare).exists():
         raise SystemExit(f"The comparison script is missing: {args.compare} (pass --compare PATH).")
+    base_url = os.environ.get("DATABASE_URL", "")
+    if args.scale or datasets.engine_of(base_url) != "sqlite":
+        scale_phase(args, base_url)
+        return
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - set(SERVERS)
     if unknown:
@@ -204,24 +303,7 @@ def main() -> None:
 
     folder = Path(args.work)
     folder.mkdir(parents=True, exist_ok=True)
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "ENV_FILE", "VAR_DIR", "CACHE_URL"}
-    }
-    env.update(
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        ENV_FILE=str(folder / "no.env"),  # A developer's .env must not change the figures.
-        VAR_DIR=str(folder / "var"),
-        LOG_LEVEL=args.log_level,
-        # Plain HTTP on loopback, as behind the TLS proxy that production has in front.
-        SECURE_SSL_REDIRECT="false",
-        # Throttling stays on and counts every request; the rates only make room for the load.
-        API_THROTTLE_ANON="100000000/minute",
-        API_THROTTLE_USER="100000000/minute",
-    )
-    cache_url = os.environ.get("CACHE_URL") or ("redis://127.0.0.1:6379/0" if redis_answers() else "")
-    env["CACHE_URL"] = cache_url or f"file://{folder / 'cache'}"
+    env = bench_environment(folder, args.log_level)
     token = secrets.token_hex(20)
     db = build_database(folder / "this", env, token)
     other_dbs = {

@@ -13,11 +13,16 @@ process (no HTTP), newest first and by relevance, for
   * a phrase of two frequent words, and a prefix being typed;
 
 and, for scale, Django's stock admin search (``icontains`` on title, body and
-username, OR-ed) on the same word.
+username, OR-ed) on the same word. Then the rare and the ~10% word once more
+through the API (``GET /api/posts/?search=``, Django's test client, the page
+cache off), typed as a client sends them: no space after the word.
 
 The data sets are seed_demo's (--users 2000, --seed 42), built once into SQLite
 files in BENCH_DIR (default: project-search-bench in the temp folder) and
-reused; building the million-post file takes a few minutes. Prints median and
+reused; building the million-post file takes a few minutes. With DATABASE_URL
+naming PostgreSQL or MariaDB, each size is copied from its SQLite file into a
+database of its own on that server, once (tools/bench/datasets.py), and
+measured there. Prints median and
 95th percentile times and the 1M/1k ratio. A figure, not a test: it never fails
 on a slow machine.
 
@@ -37,43 +42,44 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# The project's packages: the SQLite library every process of the project uses.
 sys.path.insert(0, str(ROOT))
-from dbtools.sqlite import Database  # noqa: E402
+from tools.bench import datasets  # noqa: E402
 
 PAGE_SIZE = 20
 RARE_WORD = "zeppelin"
 RARE_POSTS = 5
 
 
-def build_fixture(path: Path, posts: int) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "bench-only"}
-    print(f"building {path} ({posts:,} posts; once) ...", file=sys.stderr, flush=True)
-    tmp = path.with_suffix(".building")
-    for leftover in tmp.parent.glob(tmp.name + "*"):
-        leftover.unlink()
-    env["DATABASE_URL"] = f"sqlite:///{tmp}"
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    # Fixed argument lists: this interpreter and manage.py.
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "seed_demo", "--users", "2000", "--posts", str(posts), "-v0"], env=env, check=True)
-    # Fold the WAL back into the file so that the fixture is one file.
+def child_environment(work: Path) -> dict[str, str]:
+    """What the measuring process runs with: DEBUG off, the API's throttle
+    counting but never refusing, and no page cache (the search itself is timed)."""
+    return {
+        "SECRET_KEY": "bench-only",
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "testserver",
+        "LOG_LEVEL": "WARNING",
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_MANIFEST": "false",
+        "VAR_DIR": str(work / "var"),
+        "ENV_FILE": str(work / "no.env"),
+        "CACHE_URL": f"file://{work / 'cache'}",
+        "API_THROTTLE_ANON": "100000000/minute",
+        "API_THROTTLE_USER": "100000000/minute",
+        "API_PAGE_CACHE_SECONDS": "0",
+    }
 
-    with Database.connect(tmp) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    tmp.rename(path)
 
-
-def measure(path: Path, repeat: int, words: list[str] | None) -> dict:
+def measure(url: str, repeat: int, words: list[str] | None) -> dict:
     """Runs in a child process: Django reads DATABASE_URL once per process."""
-    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    os.environ["DATABASE_URL"] = url
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    from django.db import connection
     from django.db.models import Q
+    from django.test import Client
 
     from posts.management.commands.seed_demo import WORDS
     from posts.models import Post
@@ -107,6 +113,13 @@ def measure(path: Path, repeat: int, words: list[str] | None) -> dict:
         for post in qs[:PAGE_SIZE]:
             post.author.username  # noqa: B018 (the page shows the author)
 
+    client = Client()
+
+    def api(query: str) -> None:
+        response = client.get("/api/posts/", {"search": query})
+        if response.status_code != 200:
+            raise SystemExit(f"?search={query} answered {response.status_code}: {response.content[:300]!r}")
+
     def stock_admin(word: str) -> None:
         qs = Post.objects.with_author().filter(
             Q(title__icontains=word) | Q(body__icontains=word) | Q(author__username__icontains=word)
@@ -130,14 +143,34 @@ def measure(path: Path, repeat: int, words: list[str] | None) -> dict:
         with_matches[label] = Post.objects.search(query).count()
         for order in ("newest", "relevance"):
             results["timings"][f"{label} | {order}"] = timed(page, query, order, n=repeat)
+    # Through the API (Django's test client: middleware, token-less reads,
+    # the throttle, DRF, the serializer), as a client types them: no space
+    # after the last word, so it is also a prefix.
+    for label, word in (("rare word", RARE_WORD), ("~10% word", common)):
+        results["timings"][f"API ?search= {label}"] = timed(api, word, n=repeat)
     results["matches"] = with_matches
     results["exact"] = {
-        "rare word": _fts_count(f'"{RARE_WORD}"'),
+        "rare word": _exact_count(RARE_WORD),
         "one author": Post.objects.filter(author__username=rare).count(),
-        "~10% word": _fts_count(f'"{common}"'),
+        "~10% word": _exact_count(common),
     }
+    results["engine"] = f"{connection.display_name} {'.'.join(map(str, connection.get_database_version()))}"
     results["timings"]["stock admin icontains | ~10% word"] = timed(stock_admin, common, n=max(1, repeat // 10))
     return results
+
+
+def _exact_count(word: str) -> int:
+    """Every post holding ``word`` (no cap), on any engine."""
+    from django.db import connection
+
+    from posts.models import Post
+    from posts.search import backend_for, parse_query
+
+    if connection.vendor == "sqlite":
+        return _fts_count(f'"{word}"')
+    backend = backend_for(connection)
+    parsed = backend.prepare(connection, parse_query(word + " ", underscore_in_words=backend.underscore_in_words))
+    return Post.objects.filter(backend.match_condition(parsed)).count()
 
 
 def _fts_count(match: str) -> int:
@@ -148,14 +181,16 @@ def _fts_count(match: str) -> int:
         return cursor.fetchone()[0]
 
 
-def run_child(path: Path, repeat: int, words: list[str] | None) -> dict:
-    args = [sys.executable, __file__, "--child", str(path), "--repeat", str(repeat)]
+def run_child(url: str, repeat: int, words: list[str] | None) -> dict:
+    args = [sys.executable, __file__, "--child", url, "--repeat", str(repeat)]
     if words:
         args += ["--words", ",".join(words)]
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
+        env = {**os.environ, **child_environment(Path(work))}
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0 or not proc.stdout.strip():
         sys.stderr.write(proc.stderr)
-        raise SystemExit(f"measuring {path} failed")
+        raise SystemExit(f"measuring {datasets.safe_url(url)} failed")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -163,36 +198,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
-    default_dir = os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "project-search-bench")
-    parser.add_argument("--dir", default=default_dir)
+    parser.add_argument("--dir", default=str(datasets.sqlite_folder()))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--words", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        out = measure(Path(args.child), args.repeat, args.words.split(",") if args.words else None)
+        out = measure(args.child, args.repeat, args.words.split(",") if args.words else None)
         print(json.dumps(out))
         return
 
     sizes = [int(s) for s in args.sizes.split(",")]
     folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    base_url = os.environ.get("DATABASE_URL", "")
+    engine = datasets.engine_of(base_url)
+    urls = {}
     for n in sizes:
-        paths[n] = folder / f"posts-{n}.sqlite3"
-        if not paths[n].exists():
-            build_fixture(paths[n], n)
+        datasets.sqlite_file(n, folder)
+        urls[n] = datasets.dataset_url(base_url, n, folder=folder)
 
-    smallest = paths[min(sizes)]
-    survey = run_child(smallest, 1, None)
+    # The word survey reads the SQLite file of the smallest set: the same rows on every engine.
+    survey = run_child(f"sqlite:///{datasets.sqlite_file(min(sizes), folder)}", 1, None)
     total = survey["total"]
     common = min(survey["fractions"], key=lambda w: abs(survey["fractions"][w] / total - 0.10))
     rare = "user00001"
-    print(f"search: seed_demo --users 2000 --seed 42, SQLite, count + page of {PAGE_SIZE}, {args.repeat} runs each")
+    results = {n: run_child(urls[n], args.repeat, [common, rare]) for n in sizes}
+    name = results[max(sizes)]["engine"] if engine != "sqlite" else "SQLite"
+    print(f"search: seed_demo --users 2000 --seed 42, {name}, count + page of {PAGE_SIZE}, {args.repeat} runs each")
     share = survey["fractions"][common] / total
     print(f"words: rare={RARE_WORD!r}, author={rare!r}, common={common!r} ({share:.1%} of posts at {total:,})")
-
-    results = {n: run_child(paths[n], args.repeat, [common, rare]) for n in sizes}
     for n in sizes:
         r = results[n]
         exact = r["exact"]
