@@ -48,6 +48,9 @@ def site_env(db: Path, replica_url: str, **extra: str) -> dict[str, str]:
         REPLICA_SYNC_INTERVAL=SYNC,
         BACKUP_DIR=str(db.parent / "backups"),
         ENV_FILE=str(db.parent / "no.env"),
+        # The launcher's generated configuration goes here: the tests stop it
+        # with SIGKILL, which leaves the file behind (as a kill -9 would).
+        TMPDIR=str(db.parent),
         **extra,
     )
 
