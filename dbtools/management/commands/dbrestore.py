@@ -80,42 +80,37 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         rows = sum(manifest.get("row_counts", {}).values())
         if options["interactive"]:
-            answer = input(
-                f"This replaces every table of database {alias!r} ({connections[alias].settings_dict['NAME']}) "
-                f"with {path.name} (taken {manifest['created_at']}, {rows:,} rows).\n"
-                "A safety backup of the current data is taken first. Type 'yes' to continue: "
-            )
-            if answer.strip().lower() != "yes":
-                raise CommandError("Restore cancelled; nothing was changed.")
+            self._confirm(alias, f"{path.name} (taken {manifest['created_at']}, {rows:,} rows)")
         try:
             result = restore_backup(path=path, alias=alias, verify=options["verify"], report=report)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
+        self._done(result, alias, path.name)
+
+    def _restore_replica(self, alias: str, options: dict, report) -> None:
+        at = moment(options["at"]) if options["at"] else None
+        if options["interactive"]:
+            self._confirm(alias, f"the replica's copy at {at.isoformat() if at else 'its newest state'}")
+        try:
+            result = restore_replica(at=at, alias=alias, verify=options["verify"], report=report)
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        self._done(result, alias, "the replica")
+
+    def _confirm(self, alias: str, source: str) -> None:
+        answer = input(
+            f"This replaces every table of database {alias!r} ({connections[alias].settings_dict['NAME']}) "
+            f"with {source}.\n"
+            "A safety backup of the current data is taken first. Type 'yes' to continue: "
+        )
+        if answer.strip().lower() != "yes":
+            raise CommandError("Restore cancelled; nothing was changed.")
+
+    def _done(self, result, alias: str, source: str) -> None:
         for warning in result.warnings:
             self.stdout.write(self.style.WARNING(warning))
         if result.safety_backup:
             self.stdout.write(f"The previous data is saved in {result.safety_backup}.")
         self.stdout.write(
-            self.style.SUCCESS(f"Restored {path.name}: {sum(result.row_counts.values()):,} rows in {alias!r}.")
-        )
-
-    def _restore_replica(self, alias: str, options: dict, report) -> None:
-        at = moment(options["at"]) if options["at"] else None
-        if options["interactive"]:
-            when = at.isoformat() if at else "its newest state"
-            answer = input(
-                f"This replaces every table of database {alias!r} ({connections[alias].settings_dict['NAME']}) "
-                f"with the replica's copy at {when}.\n"
-                "A safety backup of the current data is taken first. Type 'yes' to continue: "
-            )
-            if answer.strip().lower() != "yes":
-                raise CommandError("Restore cancelled; nothing was changed.")
-        try:
-            result = restore_replica(at=at, alias=alias, verify=options["verify"], report=report)
-        except BackupError as exc:
-            raise CommandError(str(exc)) from exc
-        if result.safety_backup:
-            self.stdout.write(f"The previous data is saved in {result.safety_backup}.")
-        self.stdout.write(
-            self.style.SUCCESS(f"Restored the replica: {sum(result.row_counts.values()):,} rows in {alias!r}.")
+            self.style.SUCCESS(f"Restored {source}: {sum(result.row_counts.values()):,} rows in {alias!r}.")
         )
