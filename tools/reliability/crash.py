@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         status, _ = request(server.port, "GET", "/api/posts/")
         server.stop()
+        # What the server said about any error, for a report that has to be read later.
+        errors = [line for line in server.log_path.read_text(errors="replace").splitlines() if "Error" in line]
+    report["server_log_errors"] = errors[-20:]
     report["statuses"] = dict(sorted(statuses.items()))
     report["cycles"], report["writers"] = args.cycles, args.writers
     report["acknowledged"] = len(acknowledged)

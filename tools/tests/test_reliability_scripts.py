@@ -37,7 +37,7 @@ def test_load_short_form_loses_nothing_and_never_locks():
 
 def test_crash_short_form_keeps_every_acknowledged_post():
     summary = run_script("crash", "--cycles", "3", "--writers", "4", "--max-run", "1.0", "--seed", "7")
-    assert summary["failures"] == []
+    assert summary["failures"] == [], (summary["statuses"], summary["server_log_errors"])
     assert summary["acknowledged"] > 0
     assert summary["missing_acknowledged"] == 0
     assert summary["integrity_check"] == "ok"
