@@ -444,6 +444,11 @@ class SQLiteEngine(Engine):
         if name and not cls.name_in_memory(name) and not name.startswith("file:"):
             path = Path(name)
             config["NAME"] = str(path if path.is_absolute() else base_dir / path)
+        # The test database is in memory, Django's default for SQLite, stated
+        # because test runners that give each parallel worker a database of its
+        # own (pytest-django under pytest-xdist) recognise Django's own backend
+        # only: for another one they would name a file.
+        config.setdefault("TEST", {}).setdefault("NAME", ":memory:")
         options = config.setdefault("OPTIONS", {})
         if create_folder:
             # Read by dbtools.backends.sqlite3 when it connects.

@@ -148,5 +148,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--expected-skips")
-    if path:
+    # Under pytest-xdist, the controller sees every worker's reports and judges
+    # the whole run; a worker alone would see only its share of the skips.
+    if path and not hasattr(config, "workerinput"):
         config.pluginmanager.register(ExpectedSkips(Path(path)), "expected-skips")

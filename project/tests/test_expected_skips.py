@@ -30,20 +30,28 @@ def sample(pytester):
     return pytester
 
 
-def run(pytester, expected: str):
+def run(pytester, expected: str, workers: int = 0):
     pytester.makefile(".txt", skips=expected)
     # pytest-django is off inside: the sample tests need no database, and this run already set Django up.
-    return pytester.runpytest_inprocess("-p", "no:django", "-p", "project.testing.skips", "--expected-skips=skips.txt")
+    return pytester.runpytest_inprocess(
+        "-p", "no:django", "-p", "project.testing.skips", "--expected-skips=skips.txt", "-n", str(workers)
+    )
 
 
-def test_the_listed_skips_pass(sample):
-    result = run(sample, EXPECTED)
+# make test runs the suite on parallel workers (pytest-xdist): the whole run's skips are judged, once.
+WORKERS = pytest.mark.parametrize("workers", [0, 2], ids=["one process", "two workers"])
+
+
+@WORKERS
+def test_the_listed_skips_pass(sample, workers):
+    result = run(sample, EXPECTED, workers)
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1, skipped=2)
 
 
-def test_an_unlisted_skip_fails_the_run_and_names_the_line_to_add(sample):
-    result = run(sample, EXPECTED.replace("test_sample.py::test_skips_itself  # no widget here\n", ""))
+@WORKERS
+def test_an_unlisted_skip_fails_the_run_and_names_the_line_to_add(sample, workers):
+    result = run(sample, EXPECTED.replace("test_sample.py::test_skips_itself  # no widget here\n", ""), workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1, skipped=2, failed=1)
     result.stdout.fnmatch_lines(
