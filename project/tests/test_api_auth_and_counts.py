@@ -3,10 +3,12 @@
 from http import HTTPStatus
 
 import pytest
+from rest_framework import authentication as drf_authentication
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from project.testing.api import client_for, detail_of, make_user
+from users.authentication import TokenAuthentication
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +36,26 @@ def test_unknown_token_is_refused():
     response = client.get("/api/posts/")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert detail_of(response) == "Invalid token."
+
+
+def test_the_lookup_gives_what_drfs_own_gives_in_one_query(alice, django_assert_num_queries):
+    alice.last_login = alice.date_joined
+    alice.save()
+    key = Token.objects.create(user=alice).key
+    # Another user and token, made after alice's: each key must find its own user.
+    bob_key = Token.objects.create(user=make_user("bob")).key
+    assert TokenAuthentication().authenticate_credentials(bob_key)[0].username == "bob"
+    with django_assert_num_queries(1):
+        user, token = TokenAuthentication().authenticate_credentials(key)
+        assert token.user is user
+    drf_user, drf_token = drf_authentication.TokenAuthentication().authenticate_credentials(key)
+    fields = [field.attname for field in type(user)._meta.concrete_fields]
+    # Every column, converted as the ORM converts it (booleans, aware datetimes, counters).
+    assert [getattr(user, name) for name in fields] == [getattr(drf_user, name) for name in fields]
+    assert (token.pk, token.user_id, token.created) == (drf_token.pk, drf_token.user_id, drf_token.created)
+    # A loaded instance, as the ORM's: saving it updates its row rather than inserting one.
+    assert not user._state.adding
+    assert not token._state.adding
 
 
 def test_staff_token_sees_email_through_the_sql_lookup(alice):
