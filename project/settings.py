@@ -189,8 +189,9 @@ LOGIN_REDIRECT_URL = "posts:home"
 
 # --- Client address -------------------------------------------------------------
 # How many reverse proxies in front append to X-Forwarded-For; 0 trusts none
-# and uses the socket's address (project.clientaddr). One fact, one setting:
-# the lockout and the API throttles (NUM_PROXIES below) both read it.
+# and uses the socket's address (project.clientaddr). One fact, one setting, one
+# rule: the lockout, the request log and the API throttles all ask project.clientaddr
+# (NUM_PROXIES below says the same to DRF, for anything of DRF's that reads it).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 # --- Security -------------------------------------------------------------------

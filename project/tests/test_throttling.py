@@ -47,13 +47,23 @@ def get(client, remote_addr: str, forwarded_for: str) -> int:
 # --- proxies -------------------------------------------------------------------
 
 
-def test_with_no_trusted_proxy_a_rotated_forwarded_for_changes_nothing(anon_client, monkeypatch, settings):
-    with_environment(monkeypatch, settings, TRUSTED_PROXY_COUNT="0")
+@pytest.mark.parametrize(
+    "proxies",
+    [
+        # Nothing is in front: the header is the client's own invention.
+        "0",
+        # Two proxies would have written two entries; one means a proxy was
+        # bypassed, and the entry is the client's own.
+        "2",
+    ],
+)
+def test_a_forwarded_for_no_trusted_proxy_wrote_changes_nothing(anon_client, monkeypatch, settings, proxies):
+    with_environment(monkeypatch, settings, TRUSTED_PROXY_COUNT=proxies)
     anon_limit(monkeypatch, 3)
-    # Nothing is in front: the header is the client's own invention.
     statuses = [get(anon_client, "203.0.113.7", f"198.51.100.{n}") for n in range(5)]
     assert statuses == [OK, OK, OK, THROTTLED, THROTTLED]
-    # The socket's address is what is counted: another one is still served.
+    # The socket's address is what is counted (project.clientaddr, as for the
+    # lockout and the request log): another one is still served.
     assert get(anon_client, "203.0.113.8", "198.51.100.0") == OK
 
 
