@@ -38,13 +38,41 @@ def real_post_count() -> Coalesce:
     return Coalesce(Subquery(per_author.values("n")), 0)
 
 
-class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
-    """Creation rules for users: an email is required and stored normalised."""
+def require_email(email: str | None) -> None:
+    if not email:
+        raise ValueError("Users must have an email address.")
 
-    def _create_user(self, username: str, email: str | None, password: str | None, **extra_fields: Any):
-        if not email:
-            raise ValueError("Users must have an email address.")
-        return super()._create_user(username, email, password, **extra_fields)
+
+class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
+    """Creation rules for users: an email is required and stored normalised.
+
+    The rule is checked in each of Django's public creation methods. Django's
+    private ``_create_user`` would be one place, but ``acreate_user`` and
+    ``acreate_superuser`` do not go through it. Forms and the API validate the
+    field itself (required, a valid address, unique regardless of case).
+    """
+
+    def create_user(self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any):
+        require_email(email)
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ):
+        require_email(email)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+    async def acreate_user(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ):
+        require_email(email)
+        return await super().acreate_user(username, email, password, **extra_fields)
+
+    async def acreate_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ):
+        require_email(email)
+        return await super().acreate_superuser(username, email, password, **extra_fields)
 
     def get_by_natural_key(self, username: str):
         # Log-in is case-insensitive, like the uniqueness rule: "Alice" logs in as "alice".

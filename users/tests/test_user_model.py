@@ -1,4 +1,5 @@
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,9 +14,13 @@ def make_user(username="alice", email="alice@example.com", **extra):
     return User.objects.create_user(username=username, email=email, password="pw-Alice-123", **extra)
 
 
-def test_email_is_required():
-    with pytest.raises(ValueError, match="email"):
-        User.objects.create_user(username="alice", email="", password="x")
+@pytest.mark.parametrize("method", ["create_user", "create_superuser", "acreate_user", "acreate_superuser"])
+def test_email_is_required_by_every_creation_method(method):
+    create = getattr(User.objects, method)
+    # The async methods run through async_to_sync, as a sync caller would run them.
+    call = async_to_sync(create) if method.startswith("a") else create
+    with pytest.raises(ValueError, match="must have an email address"):
+        call(username="alice", email="", password="x")
     assert User.objects.count() == 0
 
 
