@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -65,7 +66,7 @@ def test_without_pysqlite3_pythons_library_is_used_and_the_project_still_runs(tm
     and dbbackup work on it (check --deploy's W001: project/tests)."""
     db = tmp_path / "db.sqlite3"
     env = base_env(**without_pysqlite3(tmp_path), DATABASE_URL=f"sqlite:///{db}", BACKUP_DIR=str(tmp_path / "b"))
-    run = {"cwd": settings.BASE_DIR, "env": env, "capture_output": True, "text": True, "timeout": 120}
+    run: dict[str, Any] = {"cwd": settings.BASE_DIR, "env": env, "capture_output": True, "text": True, "timeout": 120}
     probe = subprocess.run([sys.executable, "-c", "from dbtools import sqlite; print(sqlite.LIBRARY)"], **run)
     assert probe.stdout.startswith("sqlite3 (Python's own)"), probe.stdout + probe.stderr
     for args in (["migrate", "--noinput", "-v0"], ["dbbackup", "--quiet"], ["dbcheck", "-v0"]):

@@ -86,9 +86,14 @@ document.addEventListener('securitypolicyviolation', e =>
 @pytest.fixture
 def csp_violations(page):
     """Every CSP violation the browser reports on ``page``, from any page it visits."""
-    seen = []
+    seen: list[str] = []
     page.expose_binding("__cspViolation", lambda source, text: seen.append(text))
     page.add_init_script(REPORT_VIOLATIONS_JS)
-    # Chromium also writes each refusal to the console; either way counts.
-    page.on("console", lambda message: "Content Security Policy" in message.text and seen.append(message.text))
+
+    def console(message) -> None:
+        # Chromium also writes each refusal to the console; either way counts.
+        if "Content Security Policy" in message.text:
+            seen.append(message.text)
+
+    page.on("console", console)
     return seen

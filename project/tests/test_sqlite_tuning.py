@@ -116,7 +116,7 @@ def test_a_writer_waits_for_the_lock_instead_of_failing(file_db):
     first = file_db("first")
     with first.cursor() as cursor:
         cursor.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)")
-    outcome = {}
+    outcome: dict[str, object] = {}
     started = threading.Event()
 
     def read_then_write_from_second():
