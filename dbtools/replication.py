@@ -241,9 +241,19 @@ def window(replica: Replica, database: Path) -> Window:
     if not files:
         raise ReplicaEmpty(f"The replica {replica.url} holds no copy of {database.name} yet.")
     times = [_parse_time(item["timestamp"]) for item in files]
-    # A restore starts from a snapshot (level 9); without one, from the first change.
-    snapshots = [_parse_time(item["timestamp"]) for item in files if item.get("level") == 9]
-    return Window(earliest=min(snapshots or times), latest=max(times), files=len(files))
+    # A restore starts from a file that holds the whole database: a snapshot
+    # (level 9) or any file from the first transaction on (its first change
+    # set, or a compaction of it), and goes on through the files written
+    # before the time asked for. A snapshot's time is when it was taken, which
+    # can be seconds after the changes it holds: the first change set is often
+    # the older starting point (seen: a snapshot stamped after a moment the
+    # replica could restore, refused as "before the window").
+    whole = [
+        _parse_time(item["timestamp"])
+        for item in files
+        if item.get("level") == 9 or int(str(item.get("min_txid", "0")), 16) == 1
+    ]
+    return Window(earliest=min(whole or times), latest=max(times), files=len(files))
 
 
 def restore_to(replica: Replica, database: Path, output: Path, *, at: datetime | None = None) -> Window:

@@ -228,6 +228,46 @@ def test_a_time_outside_the_window_is_refused(replicated, when):
     assert ("before the restorable window" if when == "before" else "is in the future") in message
 
 
+# Litestream 0.5's listing of a new replica, as it printed it: the first
+# change set holds the whole database (transaction 1); the snapshot of the same
+# transactions, taken a second later, is stamped with the time it was taken.
+FIRST_LISTING = [
+    {"level": 0, "min_txid": "0000000000000001", "max_txid": "0000000000000001", "timestamp": "2026-12-02T13:49:58Z"},
+    {"level": 0, "min_txid": "0000000000000002", "max_txid": "0000000000000002", "timestamp": "2026-12-02T13:49:58Z"},
+    {"level": 1, "min_txid": "0000000000000001", "max_txid": "0000000000000002", "timestamp": "2026-12-02T13:49:58Z"},
+    {"level": 0, "min_txid": "0000000000000003", "max_txid": "0000000000000003", "timestamp": "2026-12-02T13:50:01Z"},
+    {"level": 9, "min_txid": "0000000000000001", "max_txid": "0000000000000002", "timestamp": "2026-12-02T13:49:59Z"},
+]
+
+
+def test_the_window_starts_at_the_first_change_set_when_the_snapshot_is_younger(tmp_path, monkeypatch):
+    """A restore to a moment between the first change set and the snapshot
+    starts from the first change set (Litestream's restore plan does); the
+    window must not refuse it."""
+    calls = []
+
+    def litestream(_replica, _database, *args, timeout):
+        calls.append(args)
+        if args[0] == "ltx":
+            return subprocess.CompletedProcess(args, 0, stdout=json.dumps(FIRST_LISTING), stderr="")
+        Path(args[args.index("-o") + 1]).write_bytes(b"restored")
+        return subprocess.CompletedProcess(args, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(replication, "_run", litestream)
+    target = replica(f"file://{tmp_path / 'replica'}")
+    span = replication.window(target, tmp_path / "db.sqlite3")
+    assert span.earliest.isoformat() == "2026-12-02T13:49:58+00:00"
+    assert span.latest.isoformat() == "2026-12-02T13:50:01+00:00"
+
+    at = span.earliest + timedelta(seconds=1, milliseconds=500)  # before the snapshot was taken
+    replication.restore_to(target, tmp_path / "db.sqlite3", tmp_path / "out.sqlite3", at=at)
+    assert calls[-1][calls[-1].index("-timestamp") + 1] == "2026-12-02T13:49:59.500000Z"
+    with pytest.raises(replication.ReplicationError, match="before the restorable window"):
+        replication.restore_to(
+            target, tmp_path / "db.sqlite3", tmp_path / "out2.sqlite3", at=span.earliest - timedelta(seconds=1)
+        )
+
+
 def test_a_time_that_is_not_iso_8601_is_refused(replicated):
     db, _, env, _ = replicated
     assert "is not an ISO-8601 time" in refused(env, db, "--at", "yesterday")
