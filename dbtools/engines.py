@@ -113,6 +113,11 @@ class Engine:
     driver_requirements: ClassVar[str] = ""
     driver_note: ClassVar[str] = ""
     default_port: ClassVar[int | None] = None
+    #: Whether the planner reads a page of posts joined to their authors
+    #: (``ORDER BY`` the posts' index, ``LIMIT``) from the posts' index and
+    #: stops after the page. Where it does not (MariaDB/MySQL), a query that
+    #: only needs a column of the author reads it with a subquery per row.
+    joined_page_stops_early: ClassVar[bool] = True
 
     # --- before Django is set up: class-level, from a DATABASES entry -------------
 
@@ -753,6 +758,12 @@ class MySQLEngine(Engine):
     # equals "Jose"), stricter than the LOWER() indexes on SQLite and PostgreSQL.
     charset = "utf8mb4"
     collation = "utf8mb4_unicode_ci"
+    # At a million posts MariaDB 10.11 drives a page of posts joined to
+    # users_user from the users (2,000 rows, by the username index), writes
+    # every joined row to a temporary table and sorts them to keep 20:
+    # EXPLAIN "Using temporary; Using filesort", a minute for the API's first
+    # page (docs/benchmarks.md).
+    joined_page_stops_early = False
 
     @staticmethod
     def session_settings() -> list[str]:

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Length, Trim, TruncDate
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
 
+from dbtools.engines import engine_for
 from posts.search import Order, search_posts
 
 if TYPE_CHECKING:
@@ -29,10 +30,18 @@ class PostQuerySet(models.QuerySet):
     API_VALUES = ("id", "title", "body", "created_at", "updated_at", "author_id", "author_username")
 
     def for_api(self) -> PostQuerySet:
-        """Posts with their author's username (``author_username``) joined in the
-        same query: what the API shows, whether read as model instances or as
-        ``values(*API_VALUES)`` rows (a page needs no model instances)."""
-        return self.annotate(author_username=F("author__username"))
+        """Posts with their author's username (``author_username``) in the same
+        query: what the API shows, whether read as model instances or as
+        ``values(*API_VALUES)`` rows (a page needs no model instances).
+
+        A join, or where the engine's planner would sort the whole join to
+        keep one page (``Engine.joined_page_stops_early``) a subquery per row:
+        the page is then read from the posts' own index alone."""
+        if engine_for(self.db).joined_page_stops_early:
+            return self.annotate(author_username=F("author__username"))
+        authors = self.model._meta.get_field("author").related_model._default_manager
+        username = authors.filter(pk=OuterRef("author_id")).values("username")[:1]
+        return self.annotate(author_username=Subquery(username))
 
     def newest_first(self) -> PostQuerySet:
         # Matches the (created_at DESC, id DESC) indexes; id breaks ties so

@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from dbtools.engines import engine_for
 from posts.api import PostSerializer, PostViewSet
 from posts.models import Post, PostQuerySet
 from posts.services import post_create
@@ -67,8 +68,11 @@ def test_detail_has_the_same_shape_as_list_rows(anon_client, alice):
     assert response.json() == post_json(post)
 
 
-def test_list_rows_and_single_posts_are_one_shape(alice, bob):
-    # Lists serialize values() rows, single posts model instances: one serializer, one output.
+@pytest.mark.parametrize("joined", [True, False], ids=["name-joined", "name-by-subquery"])
+def test_list_rows_and_single_posts_are_one_shape(alice, bob, monkeypatch, joined):
+    # Lists serialize values() rows, single posts model instances: one serializer, one output,
+    # whether the author's name is joined or read by a subquery (Engine.joined_page_stops_early).
+    monkeypatch.setattr(type(engine_for("default")), "joined_page_stops_early", joined)
     posts = [make_post(alice if i % 2 else bob, f"Post {i}", "x" * (i + 1), minutes=i) for i in range(3)]
     context = {"request": Request(APIRequestFactory().get("/api/posts/"))}
     queryset = Post.objects.for_api().newest_first()
@@ -78,6 +82,9 @@ def test_list_rows_and_single_posts_are_one_shape(alice, bob):
     expected = [post_json(post) for post in reversed(posts)]
     assert orjson.loads(renderer.render(from_rows)) == expected
     assert orjson.loads(renderer.render(from_instances)) == expected
+    # One query either way, and only the join reads users_user in its FROM clause.
+    sql = str(queryset.values(*PostQuerySet.API_VALUES).query)
+    assert ("JOIN" in sql) is joined
 
 
 def test_page_number_pagination(anon_client, alice):
