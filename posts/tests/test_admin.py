@@ -5,8 +5,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone as dj_timezone
 
+from dbtools.engines import engine_for
+from posts import admin as admin_module
 from posts.admin import PostAdmin
-from posts.counting import bounded, posts_counter
+from posts.counting import bounded, ids_sorted_by_author, posts_counter
 from posts.models import Post
 from posts.templatetags.admin_dates import periods_with_rows
 from project.counting import Count
@@ -82,6 +84,57 @@ def test_paging_through_any_sort_gives_the_whole_list_once(admin_client, posts, 
         paged += titles(admin_client.get(CHANGELIST, {"o": order, "p": number}))
     assert paged == whole
     assert sorted(paged) == sorted(p.title for p in posts)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_pages_sorted_by_author_from_the_counters_are_the_plain_querys(authors, descending):
+    """Every slice the counter walk reads is the slice the ORDER BY gives,
+    across author boundaries, with authors of no posts in between."""
+    carol, alice, bob = authors
+    User.objects.create_user(username="anne", email="anne@example.com", password="pw-Secret-123")  # no posts
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    for author, count in ((carol, 3), (alice, 4), (bob, 2)):
+        for i in range(count):
+            Post.objects.create(author=author, title=f"{author.username} {i}", body="b", created_at=when + timedelta(i))
+    sign = "-" if descending else ""
+    listed = Post.objects.order_by(f"{sign}author__username", "-created_at", "-pk")
+    plain = list(listed.values_list("pk", flat=True))
+    read = ids_sorted_by_author(descending=descending)
+    for bottom in range(len(plain) + 1):
+        for top in range(bottom, len(plain) + 2):
+            assert read(listed, bottom, top) == plain[bottom:top], (bottom, top)
+
+
+def test_the_admin_reads_author_sorted_pages_by_the_walk_where_the_engine_needs_it(admin_client, posts, monkeypatch):
+    walks = []
+
+    def spy(*, descending):
+        walks.append(descending)
+        return ids_sorted_by_author(descending=descending)
+
+    monkeypatch.setattr(admin_module, "ids_sorted_by_author", spy)
+    monkeypatch.setattr(PostAdmin, "list_per_page", 2)
+    engine = type(engine_for("default"))
+    for needs_it in (False, True):
+        monkeypatch.setattr(engine, "joined_page_stops_early", not needs_it)
+        walks.clear()
+        for order, expected in (
+            ("2", ["cherry", "Mango", "Date", "apple", "Banana"]),
+            ("-2", ["Banana", "Date", "apple", "cherry", "Mango"]),
+        ):
+            paged = []
+            for number in (1, 2, 3):
+                paged += titles(admin_client.get(CHANGELIST, {"o": order, "p": number}))
+            assert paged == expected
+        assert walks == ([False] * 3 + [True] * 3 if needs_it else [])
+        # A filtered or searched list reads its ids in one query.
+        walks.clear()
+        assert titles(admin_client.get(CHANGELIST, {"o": "2", "author": str(posts[0].author_id)})) == [
+            "cherry",
+            "Mango",
+        ]
+        assert titles(admin_client.get(CHANGELIST, {"o": "2", "q": "cherry"})) == ["cherry"]
+        assert walks == []
 
 
 @pytest.mark.parametrize(
