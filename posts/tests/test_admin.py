@@ -105,6 +105,7 @@ def test_pages_sorted_by_author_from_the_counters_are_the_plain_querys(authors, 
             assert read(listed, bottom, top) == plain[bottom:top], (bottom, top)
 
 
+@pytest.mark.django_db(transaction=True)  # InnoDB's FULLTEXT index sees committed rows only
 def test_the_admin_reads_author_sorted_pages_by_the_walk_where_the_engine_needs_it(admin_client, posts, monkeypatch):
     walks = []
 
