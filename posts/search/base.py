@@ -101,7 +101,12 @@ class SearchBackend:
         # (and MariaDB/MySQL refuse LIMIT inside IN (...)). Their number is
         # then the count.
         matching = queryset.filter(self.match_condition(parsed)).order_by("-id")
-        ids = list(matching.values_list("id", flat=True)[:limit])
+        return self.results_of(queryset, list(matching.values_list("id", flat=True)[:limit]), parsed, order, limit)
+
+    def results_of(
+        self, queryset: QuerySet, ids: list[int], parsed: ParsedQuery, order: Order, limit: int
+    ) -> SearchResults:
+        """The posts of ``queryset`` among the matching ``ids`` already read; their number is the count."""
         if not ids:
             return SearchResults(queryset.none(), known_count=0)
         results = self.ordered(queryset.filter(id__in=ids), parsed, order, limit)
