@@ -12,9 +12,12 @@ reads a queryset's compiled query to guess what was filtered.
 Counters for any model are here; the posts' own (the per-user counters, a
 search, the admin's estimate) are in ``posts/counting.py``.
 
-Django's ``Paginator`` is used as it is; only its count is ours. No library
-can know which counter is right for a list, since that depends on the filters
-its caller applied, and ``count()`` keeps the meaning Django gives it.
+Django's ``Paginator`` is used as it is but for its count and deep pages. No
+library can know which counter is right for a list, since that depends on the
+filters its caller applied, and ``count()`` keeps the meaning Django gives it.
+On an engine whose OFFSET reads every row it skips (``Engine.offset_reads_rows``),
+a page far into a list (``CountedPaginator.deep_from``) is read in two steps,
+the keys then the rows, so that the OFFSET skips index entries, not rows.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.utils.functional import cached_property
+
+from dbtools.engines import engine_for
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,30 @@ class CountedPaginator(Paginator):
     may call it a count or must call it an estimate.
     """
 
+    #: From this row on, where the engine's OFFSET reads every row it skips, a
+    #: page reads the primary keys of its rows first (an index alone gives
+    #: them, in the list's order), then those rows: 0.85 s for page 2,000 of
+    #: the API's posts at a million on MariaDB in one query. SQLite skips
+    #: index entries by itself, and the two steps only add a query there.
+    deep_from = 1000
+
     def __init__(self, object_list: Any, per_page: int | str, *args: Any, counter: Counter, **kwargs: Any) -> None:
         super().__init__(object_list, per_page, *args, **kwargs)
         self.counter = counter
+
+    def page(self, number: int | str) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom < self.deep_from or not isinstance(self.object_list, QuerySet):
+            return super().page(number)
+        if not engine_for(self.object_list.db).offset_reads_rows:
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        # The same ORDER BY over those rows alone gives them in the same order.
+        return Page(list(self.object_list.filter(pk__in=keys)), number, self)
 
     @cached_property
     def counted(self) -> Count:

@@ -14,6 +14,7 @@ from posts.api import PostSerializer, PostViewSet
 from posts.models import Post, PostQuerySet
 from posts.services import post_create
 from project.api import ORJSONRenderer
+from project.counting import CountedPaginator
 from project.testing.api import client_for, detail_of, error_of, field_errors, make_user
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,30 @@ def test_page_number_pagination(anon_client, alice):
     assert [p["title"] for p in last["results"]] == [f"P{i}" for i in range(4, -1, -1)]
     assert last["next"] is None
     # The default size and the cap: project/tests/test_api_pagination.py.
+
+
+@pytest.mark.parametrize("offset_reads_rows", [True, False])
+def test_deep_pages_read_their_keys_first_and_are_the_same_pages(
+    anon_client, alice, bob, monkeypatch, django_assert_num_queries, offset_reads_rows
+):
+    monkeypatch.setattr(CountedPaginator, "deep_from", 6)
+    monkeypatch.setattr(type(engine_for("default")), "offset_reads_rows", offset_reads_rows)
+    posts = [make_post(alice if i % 2 else bob, f"P{i}", minutes=i % 5) for i in range(14)]  # ties on created_at
+    newest_first = sorted(posts, key=lambda post: (post.created_at, post.pk), reverse=True)
+    seen = []
+    for number in (1, 2, 3, 4, 5):
+        deep = (number - 1) * 3 >= 6 and offset_reads_rows
+        # Expect 3 queries: * the data version * the count * the page; a deep
+        # page reads its keys in one more query, before the page.
+        with django_assert_num_queries(4 if deep else 3) as queries:
+            body = anon_client.get("/api/posts/", {"page": number, "page_size": 3}).json()
+        assert body["count"] == 14
+        seen += [row["id"] for row in body["results"]]
+        if deep:
+            # The keys alone (the join, where the engine joins the author, is kept: an
+            # annotation's join stays in the query).
+            assert "title" not in queries.captured_queries[-2]["sql"]
+    assert seen == [post.pk for post in newest_first]
 
 
 @pytest.mark.parametrize("page", ["0", "4", "abc", "99999999999999999999999"])
