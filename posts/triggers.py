@@ -82,12 +82,18 @@ SQLITE = [
     END""",
 ]
 
+# Inserts and author changes count BEFORE the row is written and ahead of the
+# search triggers (migration posts.0006): their shared lock on the author's
+# row (and the foreign key check's), then an AFTER trigger's exclusive one,
+# deadlocked two writers of one author.
 MYSQL = [
-    """CREATE TRIGGER posts_post_count_insert AFTER INSERT ON posts_post FOR EACH ROW
+    """CREATE TRIGGER posts_post_count_insert BEFORE INSERT ON posts_post FOR EACH ROW
+    PRECEDES posts_post_search_insert
     UPDATE users_user SET post_count = post_count + 1 WHERE id = NEW.author_id""",
     """CREATE TRIGGER posts_post_count_delete AFTER DELETE ON posts_post FOR EACH ROW
     UPDATE users_user SET post_count = post_count - 1 WHERE id = OLD.author_id""",
-    """CREATE TRIGGER posts_post_count_author AFTER UPDATE ON posts_post FOR EACH ROW
+    """CREATE TRIGGER posts_post_count_author BEFORE UPDATE ON posts_post FOR EACH ROW
+    PRECEDES posts_post_search_update
     BEGIN
         IF NOT (OLD.author_id <=> NEW.author_id) THEN
             UPDATE users_user SET post_count = post_count - 1 WHERE id = OLD.author_id;
