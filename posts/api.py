@@ -33,7 +33,7 @@ from project.httpcache import (
     not_modified_response,
     row_etag,
 )
-from project.serializers import CharValueField, DateTimeValueField, IntegerValueField, RowSerializer
+from project.serializers import CharValueField, DateTimeValueField, IntegerValueField, RowSerializer, StrictCharField
 
 BODY_MAX_LENGTH = 100_000
 # Ids are 64-bit integers in every supported database; a bigger number is not an id.
@@ -84,14 +84,16 @@ class PostFilterSerializer(serializers.Serializer):
     """Query parameters of the post list."""
 
     author = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Author's id.")
-    author_username = serializers.CharField(required=False, max_length=150, help_text="Author's username (any case).")
+    # StrictCharField: at most max_length characters as sent, which is what the
+    # schema's maxLength says (DRF's CharField counts after trimming whitespace).
+    author_username = StrictCharField(required=False, max_length=150, help_text="Author's username (any case).")
     created_after = serializers.DateTimeField(
         required=False, default_timezone=dt_timezone.utc, help_text="Created at or after (ISO 8601; UTC if no offset)."
     )
     created_before = serializers.DateTimeField(
         required=False, default_timezone=dt_timezone.utc, help_text="Created before (ISO 8601; UTC if no offset)."
     )
-    search = serializers.CharField(
+    search = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=500,

@@ -190,6 +190,10 @@ def test_filters(anon_client, alice, bob):
         ("created_after=yesterday", "created_after"),
         ("ordering=body", "ordering"),
         ("search=" + "x" * 501, "search"),
+        # Over the schema's maxLength as sent, even if trimming would shorten it
+        # (\x1c is whitespace to Python's str.strip()).
+        ("search=G" + "%1C" * 500, "search"),
+        ("author_username=a" + "%20" * 150, "author_username"),
         ("search=" + "+".join(["word"] * 17), "search"),
         ("search=a%00b", "search"),
         ("cursor=&ordering=title", "ordering"),
