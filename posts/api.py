@@ -143,7 +143,7 @@ def filter_posts(queryset: QuerySet, request: Request) -> tuple[QuerySet, Counte
             raise ValidationError({"search": [str(exc)]}) from exc
         queryset = results.posts
     if "ordering" in wanted:
-        queryset = queryset.ordered(wanted["ordering"])
+        queryset = queryset.sorted_by(wanted["ordering"])
     return queryset, posts_counter(queryset, author_id=author_id, search=results, other_filters=other_filters)
 
 

@@ -68,8 +68,11 @@ class PostQuerySet(models.QuerySet):
             qs = qs.filter(created_at__lt=before)
         return qs
 
-    def ordered(self, by: str) -> PostQuerySet:
-        """``created_at``, ``-created_at``, ``title`` or ``-title``; id breaks ties so pages are stable."""
+    def sorted_by(self, by: str) -> PostQuerySet:
+        """``created_at``, ``-created_at``, ``title`` or ``-title``; id breaks ties so pages are stable.
+
+        Not ``ordered``: that is QuerySet's property saying whether the queryset
+        has an order, which ``first()``, ``last()`` and the paginator read."""
         if by not in ORDERINGS:
             raise ValueError(f"Unknown ordering {by!r}; expected one of {', '.join(ORDERINGS)}.")
         return self.order_by(*ORDERINGS[by])

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator, UnorderedObjectListWarning
 from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 
@@ -139,3 +140,18 @@ def test_concurrent_posts_by_one_author_all_land_and_are_counted(author):
     assert Post.objects.filter(author=author).count() == writers * each
     author.refresh_from_db()
     assert author.post_count == writers * each
+
+
+def test_querysets_of_posts_keep_djangos_ordered_property(author):
+    """QuerySet.ordered says whether a queryset has an order; first(), last()
+    and the paginator's warning read it. A method of that name on
+    PostQuerySet made every queryset of posts look ordered."""
+    first, second = (Post.objects.create(author=author, title=f"t{i}", body="b") for i in range(2))
+    assert Post.objects.all().ordered is True  # Meta.ordering
+    unordered = Post.objects.order_by()
+    assert unordered.ordered is False
+    # first() of an unordered queryset orders by the primary key itself.
+    assert unordered.first() == first
+    assert unordered.last() == second
+    with pytest.warns(UnorderedObjectListWarning):
+        Paginator(unordered, 1)
