@@ -28,11 +28,12 @@ help:
 	@echo "make lint   - ruff check and format check, mypy (django-stubs, djangorestframework-stubs; pyproject.toml)"
 	@echo "make format - ruff format and autofix"
 	@echo "make clean  - remove .venv and the caches"
-	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -backup, -dbcopy, -pool, -pages, -reliability, -throttle, -replica)"
+	@echo "make bench  - every benchmark (make bench-api, -admin, -search, -plans, -backup, -dbcopy, -pool, -pages, -reliability, -throttle, -replica)"
+	@echo "make bench-plans - the query shapes the engine switches choose between, both sides timed at 1k and 1M posts"
 	@echo "make bench-backup - dbbackup/dbrestore on a 2 GB SQLite file (built once in the temp folder)"
 	@echo "make bench-replica - Litestream: write throughput with/without, drill RPO, 1 GB restore replica vs backup"
 	@echo "make bench-admin - time the admin pages at 1,000 and 1,000,000 posts (docs/benchmarks.md)"
-	@echo "             bench-admin, bench-search and bench-api run on DATABASE_URL's engine when it names PostgreSQL"
+	@echo "             bench-admin, -search, -plans and -api run on DATABASE_URL's engine when it names PostgreSQL"
 	@echo "             or MariaDB: 1,000 and 1,000,000 posts, copied once from the SQLite sets (tools/bench/datasets.py)"
 	@echo "make bench-pool  - PostgreSQL under make serve's workers: CONN_MAX_AGE against DATABASE_POOL (BENCH_POSTGRES_URL)"
 
@@ -88,7 +89,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles
 
 # Every benchmark, one after the other (see docs/benchmarks.md).
-bench: bench-api bench-admin bench-search bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle bench-replica
+bench: bench-api bench-admin bench-search bench-plans bench-backup bench-dbcopy bench-pool bench-pages bench-reliability bench-throttle bench-replica
 
 
 # --- Production server ---------------------------------------------------------
@@ -168,6 +169,13 @@ bench-dbcopy: $(VENV)/.dev-installed $(VENV)/.postgres-installed
 .PHONY: bench-search
 bench-search: $(VENV)/.runtime-installed db-driver
 	flock /tmp/project-bench.lock $(PY) -m tools.bench.search $(BENCH_ARGS)
+
+# The query shapes the engine switches choose between (dbtools/engines.py),
+# each timed on both sides at 1,000 and 1,000,000 posts on DATABASE_URL's engine
+# (the scale data sets), and the searches among filtered rows.
+.PHONY: bench-plans
+bench-plans: $(VENV)/.runtime-installed db-driver
+	flock /tmp/project-bench.lock $(PY) -m tools.bench.plans $(BENCH_ARGS)
 
 # Backups on a ~2 GB SQLite file (built once in the temp folder): dbbackup vs
 # sqlite3 .backup, peak memory, writers during a backup. Serialised with the

@@ -70,6 +70,18 @@ def child_environment(work: Path) -> dict[str, str]:
     }
 
 
+def add_rare_posts() -> None:
+    """The demo vocabulary has no rare word (the least common is in ~4% of
+    posts), so the benchmarks add one, in the same few posts of each data set."""
+    from posts.models import Post
+
+    if not Post.objects.filter(title__contains=RARE_WORD).exists():
+        author = Post.objects.order_by("id").values_list("author_id", flat=True).first()
+        Post.objects.bulk_create(
+            [Post(author_id=author, title=f"A {RARE_WORD} sighting", body=f"Sighting {i}.") for i in range(RARE_POSTS)]
+        )
+
+
 def measure(url: str, repeat: int, words: list[str] | None) -> dict:
     """Runs in a child process: Django reads DATABASE_URL once per process."""
     os.environ["DATABASE_URL"] = url
@@ -92,13 +104,7 @@ def measure(url: str, repeat: int, words: list[str] | None) -> dict:
         return {"total": total, "fractions": fractions}
 
     common, rare = words
-    # The demo vocabulary has no rare word (the least common is in ~4% of
-    # posts), so the benchmark adds one, in the same few posts of each data set.
-    if not Post.objects.filter(title__contains=RARE_WORD).exists():
-        author = Post.objects.order_by("id").values_list("author_id", flat=True).first()
-        Post.objects.bulk_create(
-            [Post(author_id=author, title=f"A {RARE_WORD} sighting", body=f"Sighting {i}.") for i in range(RARE_POSTS)]
-        )
+    add_rare_posts()
     queries = {
         "rare word": RARE_WORD + " ",
         "one author": rare + " ",
@@ -185,8 +191,14 @@ def run_child(url: str, repeat: int, words: list[str] | None) -> dict:
     args = [sys.executable, __file__, "--child", url, "--repeat", str(repeat)]
     if words:
         args += ["--words", ",".join(words)]
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:
-        env = {**os.environ, **child_environment(Path(work))}
+    return child_json(args, url)
+
+
+def child_json(args: list[str], url: str) -> dict:
+    """Run a measuring child process (``args``) on the data set at ``url``, in
+    the benchmark's environment; it prints its figures as JSON on its last line."""
+    with tempfile.TemporaryDirectory(prefix="bench-child-") as work:
+        env = {**os.environ, **child_environment(Path(work)), "DATABASE_URL": url}
         proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0 or not proc.stdout.strip():
         sys.stderr.write(proc.stderr)
