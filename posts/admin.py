@@ -105,13 +105,25 @@ class PostChangeList(IndexFriendlyChangeList):
 
     def page_ids(self) -> PageIds:
         """How the paginator reads a page's ids: in one query, or, for all posts
-        sorted by author on an engine that would sort the whole join for it,
-        from the authors the per-user counters place on the page."""
+        sorted by author, from the authors the per-user counters place on the
+        page: on an engine that would sort the whole join for any page, and
+        on every engine for a page far into the list (from
+        ``PostPaginator.deep_from`` rows), where the one query reads every
+        post before it (halfway through a million: 25 ms on SQLite, 4.2 s
+        with a cold page cache, 138 ms on PostgreSQL; the walk 1 to 3 ms,
+        ``make bench-plans``)."""
         if self.author_order is None or self.filtered or self.search_results is not None:
             return ids_in_order
-        if engine_for(self.queryset.db).joined_page_stops_early:
-            return ids_in_order
-        return ids_sorted_by_author(descending=self.author_order == "descending")
+        descending = self.author_order == "descending"
+        if not engine_for(self.queryset.db).joined_page_stops_early:
+            return ids_sorted_by_author(descending=descending)
+
+        def ids(queryset: QuerySet, bottom: int, top: int) -> list[int]:
+            if bottom < PostPaginator.deep_from:
+                return ids_in_order(queryset, bottom, top)
+            return ids_sorted_by_author(descending=descending)(queryset, bottom, top)
+
+        return ids
 
 
 @admin.register(Post)

@@ -8,7 +8,7 @@ from django.utils import timezone as dj_timezone
 from dbtools.engines import engine_for
 from posts import admin as admin_module
 from posts.admin import PostAdmin
-from posts.counting import bounded, ids_sorted_by_author, posts_counter
+from posts.counting import PostPaginator, bounded, ids_sorted_by_author, posts_counter
 from posts.models import Post
 from posts.templatetags.admin_dates import periods_with_rows
 from project.counting import Count
@@ -105,15 +105,23 @@ def test_pages_sorted_by_author_from_the_counters_are_the_plain_querys(authors, 
             assert read(listed, bottom, top) == plain[bottom:top], (bottom, top)
 
 
-@pytest.mark.django_db(transaction=True)  # InnoDB's FULLTEXT index sees committed rows only
-def test_the_admin_reads_author_sorted_pages_by_the_walk_where_the_engine_needs_it(admin_client, posts, monkeypatch):
-    walks = []
+@pytest.fixture
+def walks(monkeypatch):
+    """The admin's uses of the counter walk (``descending`` of each), recorded."""
+    used = []
 
     def spy(*, descending):
-        walks.append(descending)
+        used.append(descending)
         return ids_sorted_by_author(descending=descending)
 
     monkeypatch.setattr(admin_module, "ids_sorted_by_author", spy)
+    return used
+
+
+@pytest.mark.django_db(transaction=True)  # InnoDB's FULLTEXT index sees committed rows only
+def test_the_admin_reads_author_sorted_pages_by_the_walk_where_the_engine_needs_it(
+    admin_client, posts, monkeypatch, walks
+):
     monkeypatch.setattr(PostAdmin, "list_per_page", 2)
     engine = type(engine_for("default"))
     for needs_it in (False, True):
@@ -136,6 +144,15 @@ def test_the_admin_reads_author_sorted_pages_by_the_walk_where_the_engine_needs_
         ]
         assert titles(admin_client.get(CHANGELIST, {"o": "2", "q": "cherry"})) == ["cherry"]
         assert walks == []
+
+
+def test_deep_author_sorted_pages_use_the_walk_on_every_engine(admin_client, posts, monkeypatch, walks):
+    monkeypatch.setattr(type(engine_for("default")), "joined_page_stops_early", True)
+    monkeypatch.setattr(PostPaginator, "deep_from", 2)
+    monkeypatch.setattr(PostAdmin, "list_per_page", 2)
+    paged = [titles(admin_client.get(CHANGELIST, {"o": "-2", "p": number})) for number in (1, 2, 3)]
+    assert paged == [["Banana", "Date"], ["apple", "cherry"], ["Mango"]]
+    assert walks == [True, True]  # pages 2 and 3 start at rows 2 and 4; page 1 is one query
 
 
 @pytest.mark.parametrize(
