@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from posts.models import Post
@@ -19,6 +20,7 @@ from posts.search import (
     parse_query,
     search_posts,
 )
+from posts.search.mysql import MysqlBackend
 from posts.search.sqlite import SqliteBackend
 from users.models import User
 
@@ -248,6 +250,10 @@ def test_newest_first_by_default_and_relevance_on_request(alice, bob):
     ranked = list(Post.objects.search("vacuum ", order="relevance"))
     assert [p.id for p in ranked] == [in_title.id, in_body.id]
     assert ranked[0].search_rank > ranked[1].search_rank
+    # In the body alone, a post saying it twice ranks above one saying it once.
+    twice = make_post(bob, "Notes", "vacuum after vacuum", days_ago=5)
+    ranked = list(Post.objects.search("vacuum ", order="relevance"))
+    assert [p.id for p in ranked] == [in_title.id, twice.id, in_body.id]
 
 
 @search_db
@@ -451,6 +457,84 @@ def test_mysql_fulltext_index_covers_title_body_and_username():
         )
         columns = [row[0].lower() for row in cursor.fetchall()]
     assert columns == ["title", "body", "search_username"]
+
+
+# MariaDB/MySQL choose between a walk of the newest rows and the FULLTEXT
+# index by how many of the newest rows match; both must give the same answer.
+WALK = {"probe_rows": 1, "dense_from": 0}  # one row read first, then always the walk
+INDEX = {"probe_rows": 1, "dense_from": 2}  # one row read first, then always the index
+WHOLE = {"probe_rows": 10_000, "dense_from": 10}  # the probe reads every row of these lists
+
+
+def mysql_search(monkeypatch, plan, queryset, text, *, all_posts):
+    for name, value in plan.items():
+        monkeypatch.setattr(MysqlBackend, name, value)
+    found = search_posts(queryset, text, all_posts=all_posts)
+    return ids(found.posts), found.count()
+
+
+@only_mysql
+@search_db
+@pytest.mark.parametrize(
+    "text", ["sqlite ", "checkpoint", "checkp", '"foreign key"', "foreign key ", "indexing ", "bobby sqlite ", "a key "]
+)
+def test_mysql_walk_and_index_find_the_same_posts(corpus, alice, monkeypatch, settings, text):
+    settings.SEARCH_MAX_RESULTS = 2  # "sqlite" matches more: every plan keeps the newest two.
+    make_post(alice, "Short words", "a key word")
+    lists = {"every post": (Post.objects.with_author(), True), "one author": (Post.objects.filter(author=alice), False)}
+    for queryset, all_posts in lists.values():
+        answers = {
+            label: mysql_search(monkeypatch, plan, queryset, text, all_posts=all_posts)
+            for label, plan in (("walk", WALK), ("index", INDEX), ("whole", WHOLE))
+        }
+        assert answers["walk"] == answers["index"] == answers["whole"], answers
+        found, count = answers["whole"]
+        assert count == len(found) == len(set(found)) <= 2
+
+
+@only_mysql
+@search_db
+def test_mysql_walks_for_a_frequent_word_and_asks_the_index_for_a_rare_one(alice, bob, monkeypatch, settings):
+    settings.SEARCH_MAX_RESULTS = 6
+    monkeypatch.setattr(MysqlBackend, "probe_rows", 10)
+    monkeypatch.setattr(MysqlBackend, "dense_from", 3)
+    posts = Post.objects.bulk_create(
+        [
+            Post(
+                author=alice if i % 4 else bob,
+                title=f"Run {i}",
+                body=("throughput" if i % 2 else "latency") + (" zeppelin" if i in (3, 5) else ""),
+            )
+            for i in range(40)
+        ]
+    )
+    newest = sorted(posts, key=lambda post: post.id, reverse=True)
+
+    def newest_with(words, author=None):
+        chosen = [p.id for p in newest if all(w in p.body for w in words) and author in (None, p.author)]
+        return sorted(chosen[:6], reverse=True)
+
+    # (text, its words, what the index looks up: None when it is not used)
+    cases = (
+        ("throughput ", ["throughput"], None),
+        ("zeppelin ", ["zeppelin"], "+(zeppelin"),
+        # The frequent word is left to its REGEXP: only the rare one is looked up.
+        ("throughput zeppelin ", ["throughput", "zeppelin"], "'+(zeppelin"),
+    )
+    for text, words, looked_up in cases:
+        for queryset, author in ((Post.objects.all(), None), (Post.objects.filter(author=alice), alice)):
+            with CaptureQueriesContext(connection) as queries:
+                found = search_posts(queryset, text, all_posts=author is None)
+                got = sorted(ids(found.posts), reverse=True)
+            assert got == newest_with(words, author)
+            assert found.count() == len(got)
+            matched = [q["sql"] for q in queries.captured_queries if "MATCH(" in q["sql"]]
+            # A frequent word: the newest rows hold enough matches, and the
+            # walk goes on without the index; a rare one: the index, once.
+            assert len(matched) == (0 if looked_up is None else 1), queries.captured_queries
+            if looked_up:
+                assert looked_up in matched[0]
+                assert "+(throughput" not in matched[0]
 
 
 @search_db

@@ -3,7 +3,8 @@
 
 ``dbtools.engines.Engine`` says where an engine's planner needs another query
 shape (``joined_page_stops_early``, ``offset_reads_rows``), and MariaDB's
-search backend reads its candidates once. This prints, at each size of the
+search backend picks a walk of the newest rows or its FULLTEXT index by how
+many of the newest rows match. This prints, at each size of the
 scale data sets on DATABASE_URL's engine (tools/bench/datasets.py), the time
 of each shape the code chooses between, in process (no HTTP), median of
 ``--repeat`` runs after one warm-up (a run over 2 s is taken once):
@@ -13,8 +14,8 @@ of each shape the code chooses between, in process (no HTTP), median of
     query / keys first;
   * the admin's ids of all posts sorted by author (first page and halfway),
     the plain ORDER BY / the walk of the per-user counters;
-  * a search of every post, the match once / the count then the page by the
-    same subquery (MariaDB/MySQL only: the other engines take the second);
+  * a search of every post, as run / the walk alone / the FULLTEXT index
+    alone (MariaDB/MySQL only);
   * searches among filtered rows (none, one author, the last 30 days), as the
     code runs them.
 
@@ -33,7 +34,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +72,7 @@ def measure(repeat: int) -> dict[str, float]:
     from dbtools.engines import engine_for
     from posts.counting import ids_in_order, ids_sorted_by_author
     from posts.models import Post, PostQuerySet
-    from posts.search import backend_for, max_results, parse_query, search_posts
-    from posts.search.base import SearchBackend
+    from posts.search import search_posts
     from project.counting import CountedPaginator, known
     from users.models import User
 
@@ -109,25 +108,28 @@ def measure(repeat: int) -> dict[str, float]:
             out[f"{label} | ORDER BY"] = timed(lambda q=listed, b=bottom: ids_in_order(q, b, b + 100), repeat)
             out[f"{label} | counter walk"] = timed(lambda q=listed, b=bottom, w=walk: w(q, b, b + 100), repeat)
 
-    backend = backend_for(connection)
     if connection.vendor == "mysql":
-        for word in (RARE_WORD, COMMON_WORD):
-            parsed = backend.prepare(connection, parse_query(word, underscore_in_words=backend.underscore_in_words))
-            shapes = (("match once", backend.search), ("count, then page", partial(SearchBackend.search, backend)))
-            for label, searcher in shapes:
+        from posts.search.mysql import MysqlBackend
 
-                def first_page(searcher=searcher, parsed=parsed) -> None:
-                    found = searcher(
-                        Post.objects.for_api().newest_first(),
-                        parsed,
-                        order="newest",
-                        limit=max_results(),
-                        all_posts=True,
-                    )
-                    found.count()
-                    list(found.posts.values(*PostQuerySet.API_VALUES)[:20])
+        # The backend's two plans forced: the probe reads one row, then the
+        # walk always (no match is enough) or the index always (one never is).
+        plans = {"as run": {}, "walk alone": {"dense_from": 0}, "index alone": {"dense_from": 2}}
+        chosen_plan = {name: getattr(MysqlBackend, name) for name in ("probe_rows", "dense_from")}
+        try:
+            for word in (RARE_WORD, COMMON_WORD):
+                for label, plan in plans.items():
+                    for name, value in {**chosen_plan, **({"probe_rows": 1, **plan} if plan else {})}.items():
+                        setattr(MysqlBackend, name, value)
 
-                out[f"search of every post, {word} | {label}"] = timed(first_page, repeat)
+                    def first_page(word=word) -> None:
+                        found = search_posts(Post.objects.for_api().newest_first(), word, all_posts=True)
+                        found.count()
+                        list(found.posts.values(*PostQuerySet.API_VALUES)[:20])
+
+                    out[f"search of every post, {word} | {label}"] = timed(first_page, repeat)
+        finally:
+            for name, value in chosen_plan.items():
+                setattr(MysqlBackend, name, value)
 
     author = User.objects.order_by("pk").first()
     newest = Post.objects.order_by("-created_at").values_list("created_at", flat=True).first()
