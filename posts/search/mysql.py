@@ -130,6 +130,9 @@ class MysqlBackend(SearchBackend):
     #: Matches among them from which the walk is cheaper than the index: a
     #: word in 1% of posts costs about the same either way at a million.
     dense_from = 10
+    #: Matches spread over fewer rows than this many times their number are
+    #: paged by walking their range (as on SQLite).
+    dense_span_factor = 20
 
     def rebuild_statements(self) -> list[str]:
         return [
@@ -162,7 +165,16 @@ class MysqlBackend(SearchBackend):
     ) -> SearchResults:
         # The newest matches are read as ids, once, and their number is the
         # count; the page is then selected by those ids.
-        return self.results_of(queryset, self.matching_ids(queryset, parsed, limit, all_posts), parsed, order, limit)
+        ids = self.matching_ids(queryset, parsed, limit, all_posts)
+        if order == "newest" and ids and ids[0] - ids[-1] < self.dense_span_factor * len(ids):
+            # Close together, they are also every match between the oldest and
+            # the newest of them: a page is then a walk of the newest-first
+            # index over that range, checking rows until it has its 20 (1 ms
+            # for a ~10% word), where a page of 1,000 ids reads and sorts them
+            # all (12 ms at a million posts).
+            between = queryset.filter(self.match_condition(parsed), id__gte=ids[-1], id__lte=ids[0])
+            return SearchResults(between.order_by("-created_at", "-id"), known_count=len(ids))
+        return self.results_of(queryset, ids, parsed, order, limit)
 
     def matching_ids(self, queryset: QuerySet, parsed: ParsedQuery, limit: int, all_posts: bool) -> list[int]:
         """The ids of the newest ``limit`` posts of ``queryset`` that match, newest first."""
