@@ -164,7 +164,7 @@ class MysqlBackend(SearchBackend):
         self, queryset: QuerySet, parsed: ParsedQuery, *, order: Order, limit: int, all_posts: bool
     ) -> SearchResults:
         # The newest matches are read as ids, once, and their number is the
-        # count; the page is then selected by those ids.
+        # count; the page is then selected by their range or by the ids.
         ids = self.matching_ids(queryset, parsed, limit, all_posts)
         if order == "newest" and ids and ids[0] - ids[-1] < self.dense_span_factor * len(ids):
             # Close together, they are also every match between the oldest and
